@@ -1,0 +1,24 @@
+"""Errors the library raises; the CLI maps them to one line and an exit code."""
+
+
+class FibenchError(Exception):
+    """Base class for errors fibench reports to the user as one line.
+
+    Attributes:
+        exit_code: process exit code the CLI uses for this error.
+    """
+
+    exit_code = 1
+
+
+class UsageError(FibenchError):
+    """Bad input from the user: unknown suite/backend/preset, malformed sizes,
+    contradictory options, a device that is not there. The CLI exits with code 2."""
+
+    exit_code = 2
+
+
+class KernelMapError(FibenchError):
+    """A kernel-name map is malformed, or one kernel matches two logical ops."""
+
+    exit_code = 2
