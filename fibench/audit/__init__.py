@@ -1,0 +1,1 @@
+"""Audits: what a test suite skips and why (``skips``), what works on this GPU (``compat``)."""

@@ -1,0 +1,1 @@
+"""fibench audit skips."""
