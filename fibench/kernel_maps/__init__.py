@@ -1,0 +1,1 @@
+"""Kernel-name maps (TOML data), one per suite."""

@@ -1,0 +1,93 @@
+"""Model presets: the shape parameters of real models, so sweeps use real shapes.
+
+Sources (model cards / config.json on Hugging Face, as collected in DESIGN.md):
+DeepSeek-V3/R1 (hidden 7168, moe_intermediate 2048, 256 routed experts, top-8, grouped
+routing with 8 groups / top-4 groups, routed_scaling_factor 2.5, plus 1 shared expert),
+Qwen3-30B-A3B (2048, 768, 128, top-8), Mixtral-8x7B (4096, 14336, 8, top-2),
+gpt-oss-120b (2880, 2880, 128, top-4), Llama-3-8B (hidden 4096, 32 q / 8 kv heads, head
+dim 128), Llama-3-70B (hidden 8192, 64 q / 8 kv heads, head dim 128).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fibench.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """Shape parameters of one model.
+
+    Attributes:
+        name: preset id used on the command line.
+        hidden: model hidden size (elements).
+        intermediate: per-expert FFN intermediate size for MoE models (elements).
+        experts: number of routed experts (0 for dense models).
+        top_k: experts selected per token.
+        routing: "softmax-topk" (softmax over all experts, top-k, renormalise) or
+            "deepseek-grouped" (sigmoid scores + bias, group top-2 sums, top groups,
+            then top-k; DeepSeek-V3 technical report, section 2.1.2).
+        n_group, topk_group: expert groups and groups kept (deepseek-grouped only).
+        routed_scaling: multiplier applied to routing weights (DeepSeek-V3: 2.5).
+        shared_experts: shared experts in the model; not part of the routed-MoE kernel
+            and not benchmarked by the moe suite (noted in reports).
+        q_heads, kv_heads, head_dim: attention shape (dense models).
+        note: one line shown by ``fibench list``.
+    """
+
+    name: str
+    hidden: int
+    intermediate: int = 0
+    experts: int = 0
+    top_k: int = 0
+    routing: str = "softmax-topk"
+    n_group: int = 1
+    topk_group: int = 1
+    routed_scaling: float = 1.0
+    shared_experts: int = 0
+    q_heads: int = 0
+    kv_heads: int = 0
+    head_dim: int = 0
+    note: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        """True when the preset has routed experts."""
+        return self.experts > 0
+
+
+PRESETS: dict[str, ModelPreset] = {
+    p.name: p
+    for p in (
+        ModelPreset(
+            "deepseek-v3", hidden=7168, intermediate=2048, experts=256, top_k=8,
+            routing="deepseek-grouped", n_group=8, topk_group=4, routed_scaling=2.5,
+            shared_experts=1, note="DeepSeek-V3/R1 routed experts (shared expert not included)",
+        ),
+        ModelPreset("qwen3-30b-a3b", hidden=2048, intermediate=768, experts=128, top_k=8,
+                    note="Qwen3-30B-A3B"),
+        ModelPreset("mixtral-8x7b", hidden=4096, intermediate=14336, experts=8, top_k=2,
+                    note="Mixtral-8x7B"),
+        ModelPreset("gpt-oss-120b", hidden=2880, intermediate=2880, experts=128, top_k=4,
+                    note="gpt-oss-120b shapes in bf16 (the released weights are MXFP4)"),
+        ModelPreset("small", hidden=256, intermediate=128, experts=8, top_k=2,
+                    note="tiny MoE that runs on a CPU in seconds (smoke tests, CI)"),
+        ModelPreset("llama-3-8b", hidden=4096, q_heads=32, kv_heads=8, head_dim=128,
+                    note="Llama-3-8B (dense)"),
+        ModelPreset("llama-3-70b", hidden=8192, q_heads=64, kv_heads=8, head_dim=128,
+                    note="Llama-3-70B (dense)"),
+    )
+}
+
+
+def get_preset(name: str) -> ModelPreset:
+    """Look up a preset by name.
+
+    Raises:
+        UsageError: unknown name (the message lists the known ones).
+    """
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UsageError(f"unknown model preset '{name}'; known: {', '.join(PRESETS)}") from None

@@ -1,0 +1,200 @@
+"""Markdown report of a run, rendered only from the run folder's files (``fibench report
+DIR`` and the end of ``fibench run`` produce the same text). Pure: rows are never mutated.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+from fibench.formatting import env_rows, fmt_num, fmt_us
+from fibench.results import Row, Status
+from fibench.sinks import LoadedRun, load_run
+
+MARK = {Status.PARITY_FAIL: " ✗parity", Status.UNSUPPORTED: "unsupported", Status.OOM: "oom", Status.ERROR: "error"}
+
+
+def _table(header: list[str], lines: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines]
+    return out
+
+
+def _cases(rows: list[Row]) -> list[tuple[str, int]]:
+    return list(dict.fromkeys((r.op, r.size) for r in rows))
+
+
+def _backends(rows: list[Row]) -> list[str]:
+    return list(dict.fromkeys(r.backend for r in rows))
+
+
+def speedup(rows: list[Row], baseline: str) -> dict[tuple[str, int, str], float]:
+    """Baseline median / row median for every timed row whose case has a timed baseline
+    with passing or reference parity. Rows that failed parity get no speedup."""
+    base = {(r.op, r.size): r.median_us for r in rows
+            if r.backend == baseline and r.timed and r.status == Status.OK}
+    out = {}
+    for r in rows:
+        b = base.get((r.op, r.size))
+        if b and r.timed and r.status == Status.OK:
+            out[(r.op, r.size, r.backend)] = b / r.median_us
+    return out
+
+
+def _method(run: LoadedRun) -> list[str]:
+    rows, cfg = run.rows, run.run
+    timers = Counter(r.timer for r in rows if r.timer)
+    methods = Counter(f"{r.cold_l2_method} (L2 {'cold' if r.l2_cold else 'warm'})" for r in rows if r.cold_l2_method)
+    lines = ["## Method", ""]
+    if any(r.timer == "cpu-wall-clock" for r in rows):
+        lines += ["> **These are CPU numbers.** No CUDA GPU was used: CPU-capable backends were timed with a "
+                  "wall clock; they say nothing about GPU kernel speed.", ""]
+    lines += [
+        f"- Timers used: {', '.join(f'{k} ({v} rows)' for k, v in timers.items()) or '-'}. "
+        "`cuda-graph+events`: K calls captured in one CUDA graph, each replay timed with CUDA events, per-call = replay / K.",
+        f"- Cold L2 requested: `{cfg.get('cold_l2', '-')}`; applied: {', '.join(f'{k}: {v}' for k, v in methods.items()) or '-'}.",
+        f"- Warm-up {cfg.get('warmup', '-')}, timed samples {cfg.get('iters', '-')} per row; latency = median per call.",
+        f"- Reference backend: `{cfg.get('reference', '-')}`; speedups against `{cfg.get('baseline', '-')}` "
+        "(only rows that passed parity).",
+        "- Parity: bitwise-equal fraction and max ULP against the reference rounded to the output dtype; "
+        "verdict by the dtype tolerance table (DESIGN.md).",
+    ]
+    ceil = run.env.get("ceilings")
+    if ceil:
+        lines.append(f"- SOL ceilings measured on this GPU: copy {fmt_num(ceil['copy_tbps'])} TB/s (read+write), "
+                     f"bf16 GEMM {fmt_num(ceil['gemm_tflops'])} TFLOP/s ({ceil['method']}).")
+    shape = cfg.get("shape")
+    if shape:
+        lines.append(f"- Shape: {', '.join(f'{k}={v}' for k, v in shape.items())}.")
+    if cfg.get("command"):
+        lines.append(f"- Command: `{cfg['command']}`")
+    return lines + [""]
+
+
+def _latency(rows: list[Row], baseline: str, size_name: str) -> list[str]:
+    backends = _backends(rows)
+    sp = speedup(rows, baseline)
+    by = {(r.op, r.size, r.backend): r for r in rows}
+    lines = []
+    for case in _cases(rows):
+        cells = [case[0], str(case[1])]
+        for b in backends:
+            r = by.get((*case, b))
+            if r is None:
+                cells.append("")
+            elif not r.timed:
+                cells.append(MARK.get(r.status, r.status.value))
+            else:
+                s = sp.get((*case, b))
+                text = fmt_us(r.median_us) + (f" ({s:.2f}x)" if s and b != baseline else "")
+                cells.append(text + (MARK[r.status] if r.status == Status.PARITY_FAIL else ""))
+        lines.append(cells)
+    return ["## Latency (median per call)", "", f"Speedup in brackets: `{baseline}` median / backend median.", ""] + \
+        _table(["op", size_name, *backends], lines) + [""]
+
+
+def _throughput(rows: list[Row]) -> list[str]:
+    lines = [[r.op, str(r.size), r.backend, fmt_num(r.tbps), fmt_num(r.sol_bw_pct), fmt_num(r.tflops),
+              fmt_num(r.sol_flops_pct), f"{r.cold_l2_method} ({r.rotation_copies}x, K={r.calls_per_graph})",
+              f"{r.sm_clock_min_mhz or '-'}-{r.sm_clock_max_mhz or '-'}", fmt_num(r.first_call_s)]
+             for r in rows if r.timed]
+    return ["## Throughput and conditions", "",
+            "TB/s and TFLOP/s from the suite's byte/FLOP model at the median; SOL % against the measured ceilings.", ""] + \
+        _table(["op", "size", "backend", "TB/s", "BW SOL %", "TFLOP/s", "FLOP SOL %", "cold L2", "SM MHz",
+                "first call s"], lines) + [""]
+
+
+def _parity(rows: list[Row]) -> list[str]:
+    lines = [[r.op, str(r.size), r.backend, r.parity_verdict or "-", fmt_num(r.bitwise_equal_frac),
+              fmt_num(r.max_ulp), fmt_num(r.max_abs_err), fmt_num(r.max_rel_err), fmt_num(r.cosine, 6),
+              fmt_num(r.within_tol_frac, 5), fmt_num(r.max_err_over_tol), f"{r.nan_count or 0}/{r.inf_count or 0}", fmt_num(r.deterministic)]
+             for r in rows if r.parity_verdict]
+    out = ["## Parity against the reference", "",
+           "`deterministic`: two calls on the same inputs gave bit-identical outputs.", ""]
+    out += _table(["op", "size", "backend", "verdict", "bitwise frac", "max ULP", "max abs err", "max rel err",
+                   "cosine", "within tol", "worst err / tol", "NaN/Inf", "deterministic"], lines) + [""]
+    failed = [r for r in rows if r.parity_verdict == "fail"]
+    for r in failed:
+        out += [f"Worst elements, {r.backend} on {r.op}/{r.size} (atol {r.atol}, rtol {r.rtol}):", ""]
+        out += _table(["output", "index", "reference", "candidate", "abs err", "ULP"],
+                      [[w["output"], str(tuple(w["index"])), fmt_num(w["reference"], 6), fmt_num(w["candidate"], 6),
+                        fmt_num(w["abs_err"]), str(w["ulp"])] for w in r.extra.get("worst", [])]) + [""]
+    return out
+
+
+def _rollup(rows: list[Row], rollup: pd.DataFrame) -> list[str]:
+    traced = [r for r in rows if r.kernel_sum_us is not None]
+    if not traced:
+        return []
+    out = ["## Where the time goes (per-kernel pass, mean per call)", "",
+           "kernel-sum = sum of GPU activity durations; span = first start to last end; "
+           "kernel-sum / median compares the profiler with the timed pass.", ""]
+    lines = []
+    for r in traced:
+        phases = r.extra.get("phases_us", {})
+        lines.append([r.op, str(r.size), r.backend,
+                      ", ".join(f"{k} {fmt_num(v)}" for k, v in phases.items()) or "-",
+                      fmt_num(r.kernel_sum_us), fmt_num(r.span_us), fmt_num(r.median_us),
+                      fmt_num(r.kernel_sum_over_median), fmt_num(r.kernels_per_call), str(r.streams),
+                      fmt_num(r.unmapped_us)])
+    out += _table(["op", "size", "backend", "phases (us)", "kernel-sum us", "span us", "median us",
+                   "kernel-sum / median", "kernels/call", "streams", "unmapped us"], lines) + [""]
+    if not rollup.empty and "op" in rollup:
+        unmapped = rollup[rollup["op"] == "unmapped"]
+        if not unmapped.empty:
+            names = unmapped.groupby("kernels")["mean_us"].max().sort_values(ascending=False).head(10)
+            out += ["Unmapped kernels (largest first; add them to fibench/kernel_maps/):", ""]
+            out += [f"- `{name[:140]}` up to {fmt_num(us)} us" for name, us in names.items()] + [""]
+    notes = [f"- {r.backend} {r.op}/{r.size}: {r.rollup_note}" for r in rows if r.rollup_note]
+    return out + (["Rollup notes:", "", *notes, ""] if notes else [])
+
+
+def _problems(rows: list[Row]) -> list[str]:
+    bad = [r for r in rows if r.status != Status.OK]
+    noted = [r for r in rows if r.notes or r.cold_l2_note]
+    out = []
+    if bad:
+        out += ["## Rows that are not ok", ""]
+        out += _table(["op", "size", "backend", "status", "reason"],
+                      [[r.op, str(r.size), r.backend, r.status.value, r.reason or "parity outside tolerance"]
+                       for r in bad]) + [""]
+    if noted:
+        grouped: dict[str, list[str]] = defaultdict(list)
+        for r in noted:
+            for note in filter(None, [r.notes, r.cold_l2_note]):
+                grouped[f"{r.backend}: {note}"].append(f"{r.op}/{r.size}")
+        out += ["## Notes", ""] + [f"- {k} ({', '.join(v)})" for k, v in grouped.items()] + [""]
+    return out
+
+
+def render_report(run: LoadedRun) -> str:
+    """The Markdown report of a loaded run."""
+    rows, cfg = run.rows, run.run
+    suite = cfg.get("suite") or (rows[0].suite if rows else "?")
+    out = [f"# fibench {suite} run", "", f"Run folder: `{run.out_dir}`. {len(rows)} rows "
+           f"({sum(r.status == Status.OK for r in rows)} ok). Started {cfg.get('started', '-')}.", "",
+           "## Environment", ""]
+    out += _table(["", ""], [[k, v] for k, v in env_rows(run.env)]) + [""]
+    out += _method(run)
+    if rows:
+        out += _latency(rows, cfg.get("baseline") or cfg.get("reference") or rows[0].backend,
+                        cfg.get("size_name", "size"))
+        out += _throughput(rows) + _parity(rows) + _rollup(rows, run.rollup) + _problems(rows)
+        details = sorted({f"- `{r.backend}`: {r.backend_detail}" for r in rows if r.backend_detail})
+        if details:
+            out += ["## Backend details", "", *details, ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_report(out_dir: Path) -> Path:
+    """Render ``report.md`` of the run in ``out_dir`` from its files; returns its path.
+
+    Raises:
+        UsageError: not a run folder.
+    """
+    run = load_run(out_dir)
+    path = Path(out_dir) / "report.md"
+    path.write_text(render_report(run))
+    return path

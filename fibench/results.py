@@ -1,0 +1,143 @@
+"""The result row: one case x backend, with a validator that refuses illegal states.
+
+CSV columns are the field names, units in the names (``_us`` microseconds, ``_s`` seconds,
+``_mhz``, ``tflops`` = 1e12 FLOP/s, ``tbps`` = 1e12 bytes/s, ``_frac`` and ``_pct``
+fractions and percentages). Nested data (worst elements, rollup ops, case info) goes to
+the JSONL file only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    """Outcome of one row."""
+
+    OK = "ok"
+    PARITY_FAIL = "parity_fail"
+    UNSUPPORTED = "unsupported"
+    OOM = "oom"
+    ERROR = "error"
+
+
+@dataclass
+class Row:
+    """One backend on one case. See the module docstring for units.
+
+    Raises (on construction):
+        ValueError: an illegal combination — an unsupported/oom/error row without a reason,
+            an unsupported row with timings, an ok row without a median, a parity_fail row
+            whose verdict is not "fail", or an ok row whose verdict is "fail".
+    """
+
+    suite: str
+    case_id: str
+    op: str
+    size: int
+    dtype: str
+    model: str
+    backend: str
+    status: Status
+    params: str = "{}"  # JSON of the shape parameters
+    is_reference: bool = False
+    reason: str = ""
+    backend_detail: str = ""
+    notes: str = ""
+    device: str = ""
+    gpu_name: str = ""
+    timer: str = ""
+    cold_l2_requested: str = ""
+    cold_l2_method: str = ""
+    l2_cold: bool | None = None
+    rotation_copies: int | None = None
+    calls_per_graph: int | None = None
+    cold_l2_note: str = ""
+    warmup: int | None = None
+    first_call_s: float | None = None
+    median_us: float | None = None
+    mean_us: float | None = None
+    std_us: float | None = None
+    min_us: float | None = None
+    max_us: float | None = None
+    p10_us: float | None = None
+    p90_us: float | None = None
+    samples: int | None = None
+    sm_clock_min_mhz: int | None = None
+    sm_clock_median_mhz: int | None = None
+    sm_clock_max_mhz: int | None = None
+    flop: float | None = None
+    bytes_read: int | None = None
+    bytes_written: int | None = None
+    tflops: float | None = None
+    tbps: float | None = None
+    sol_bw_pct: float | None = None
+    sol_flops_pct: float | None = None
+    parity_verdict: str = ""  # pass | fail | reference | n/a
+    parity_rule: str = ""
+    atol: float | None = None
+    rtol: float | None = None
+    bitwise_equal_frac: float | None = None
+    max_ulp: int | None = None
+    max_abs_err: float | None = None
+    mean_abs_err: float | None = None
+    max_rel_err: float | None = None
+    cosine: float | None = None
+    within_tol_frac: float | None = None
+    max_err_over_tol: float | None = None
+    nan_count: int | None = None
+    inf_count: int | None = None
+    deterministic: bool | None = None
+    kernel_sum_us: float | None = None
+    span_us: float | None = None
+    kernels_per_call: float | None = None
+    streams: int | None = None
+    unmapped_us: float | None = None
+    kernel_sum_over_median: float | None = None
+    rollup_note: str = ""
+    command: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # JSONL only
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        if self.status in (Status.UNSUPPORTED, Status.OOM, Status.ERROR) and not self.reason:
+            raise ValueError(f"{self.status.value} row needs a reason")
+        if self.status == Status.UNSUPPORTED and self.median_us is not None:
+            raise ValueError("unsupported row cannot carry timings")
+        if self.status == Status.OK and self.median_us is None:
+            raise ValueError("ok row needs a median")
+        if self.status == Status.PARITY_FAIL and self.parity_verdict != "fail":
+            raise ValueError("parity_fail row needs parity_verdict 'fail'")
+        if self.status == Status.OK and self.parity_verdict == "fail":
+            raise ValueError("row with a failed parity verdict must have status parity_fail")
+
+    @property
+    def timed(self) -> bool:
+        """Whether the row has a usable latency (ok or parity_fail with a median)."""
+        return self.median_us is not None and math.isfinite(self.median_us)
+
+    def csv_dict(self) -> dict[str, Any]:
+        """Flat dict for the CSV (no ``extra``; status as its string)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        d["status"] = self.status.value
+        return d
+
+    def json_dict(self) -> dict[str, Any]:
+        """Everything, for the JSONL file."""
+        d = self.csv_dict()
+        d["extra"] = self.extra
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Row":
+        """Inverse of :meth:`json_dict` / :meth:`csv_dict`; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+CSV_COLUMNS: list[str] = [f.name for f in dataclasses.fields(Row) if f.name != "extra"]
+"""Column order of results.csv."""

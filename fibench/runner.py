@@ -1,0 +1,278 @@
+"""Run a sweep: every case x backend becomes one :class:`~fibench.results.Row`, handed to
+``on_row`` as soon as it is finished (so an interrupted sweep keeps what was measured).
+
+Per backend: needs check -> prepare (outside any timing) -> first call (JIT, autotune;
+its own column) -> parity against the reference on fresh copies of the inputs, plus a
+second call for run-to-run determinism -> timed pass -> per-kernel pass and rollup.
+Out-of-memory becomes status ``oom``; any other exception ``error`` with its message;
+the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from fibench.ceilings import Ceilings
+from fibench.coldl2 import ColdL2Plan, plan_cold_l2
+from fibench.config import RunConfig
+from fibench.env import EnvSnapshot
+from fibench.errors import KernelMapError
+from fibench.kernel_map import KernelMap
+from fibench.needs import check_needs
+from fibench.parity import ParityResult, compare, outputs_bitwise_equal
+from fibench.profiling import KernelTrace, TraceError, trace_calls
+from fibench.results import Row, Status
+from fibench.rollup import Rollup, rollup
+from fibench.suites.base import Case, Inputs, Launch, Outputs
+from fibench.timing import Timing, run_timing
+
+OnRow = Callable[[Row, list[dict[str, Any]], list[dict[str, Any]]], None]
+
+
+@dataclass
+class RunContext:
+    """What every backend of a run shares: configuration, environment, ceilings, map."""
+
+    cfg: RunConfig
+    env: EnvSnapshot
+    ceilings: Ceilings | None
+    kmap: KernelMap | None
+
+
+def fresh_tensors(launch: Launch) -> dict[str, torch.Tensor]:
+    """The launch's reads, with tensors the call mutates replaced by private clones."""
+    return {k: (v.clone() if k in launch.mutates else v) for k, v in launch.reads.items()}
+
+
+def call_once(launch: Launch, device: torch.device, first: bool = False) -> Outputs:
+    """Run one call on fresh inputs and return cloned outputs (synchronised)."""
+    call = launch.bind(fresh_tensors(launch))
+    ctx = launch.first_call_context() if (first and launch.first_call_context) else contextlib.nullcontext()
+    with ctx:
+        out = call()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return {k: v.clone() for k, v in out.items()}
+
+
+def repro_command(cfg: RunConfig, case: Case, backend: str) -> str:
+    """A ``fibench run`` command that reproduces one row."""
+    shape = " ".join(f"--{k.replace('_', '-')} {case.params[k]}" for k in cfg.suite.shape_options)
+    parts = [f"fibench run {cfg.suite.name} --model {case.params['model']} {shape}",
+             f"--op {case.op} --sizes {case.size} --backends {backend} --reference {cfg.reference}",
+             f"--dtype {case.dtype} --cold-l2 {cfg.cold_l2} --seed {case.seed}",
+             f"--warmup {cfg.warmup} --iters {cfg.iters} --device {cfg.device.type}"]
+    if not cfg.graph:
+        parts.append("--no-graph")
+    return " ".join(parts)
+
+
+def _base_row(ctx: RunContext, case: Case, backend: str) -> dict[str, Any]:
+    cfg = ctx.cfg
+    return dict(suite=case.suite, case_id=case.case_id, op=case.op, size=case.size, dtype=case.dtype,
+                model=str(case.params.get("model", "")), backend=backend,
+                params=json.dumps(case.params, sort_keys=True), is_reference=backend == cfg.reference,
+                device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu",
+                cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup,
+                command=repro_command(cfg, case, backend))
+
+
+def _cpu_plan(requested: str, mutates: bool) -> ColdL2Plan:
+    return ColdL2Plan(requested, "n/a", False, 1, 1, mutates, 0, "CPU run: no L2 control")
+
+
+def plan_factory(ctx: RunContext, inputs: Inputs, launch: Launch) -> Callable[[bool], ColdL2Plan]:
+    """Cold-L2 planner for one launch (see :func:`fibench.coldl2.plan_cold_l2`)."""
+    cfg = ctx.cfg
+    if cfg.device.type != "cuda":
+        return lambda graph: _cpu_plan(cfg.cold_l2, bool(launch.mutates))
+
+    def plan(graph: bool) -> ColdL2Plan:
+        free, _ = torch.cuda.mem_get_info(cfg.device)
+        return plan_cold_l2(cfg.cold_l2, graph=graph, l2_bytes=ctx.env.l2_cache_bytes or 0,
+                            traffic_bytes=inputs.work.bytes_total, set_bytes=launch.read_bytes(),
+                            free_bytes=free, mutates=bool(launch.mutates))
+    return plan
+
+
+def _timing_fields(t: Timing, inputs: Inputs, ceilings: Ceilings | None) -> dict[str, Any]:
+    s, plan = t.stats, t.plan
+    seconds = s.median_us * 1e-6
+    tflops = inputs.work.flop / seconds / 1e12 if seconds > 0 else None
+    tbps = inputs.work.bytes_total / seconds / 1e12 if seconds > 0 else None
+    fields: dict[str, Any] = dict(
+        timer=t.timer, cold_l2_method=plan.method, l2_cold=plan.cold, rotation_copies=plan.copies,
+        calls_per_graph=plan.calls_per_graph, cold_l2_note=plan.note,
+        median_us=s.median_us, mean_us=s.mean_us, std_us=s.std_us, min_us=s.min_us, max_us=s.max_us,
+        p10_us=s.p10_us, p90_us=s.p90_us, samples=s.samples, tflops=tflops, tbps=tbps)
+    if t.clock:
+        fields.update(sm_clock_min_mhz=t.clock.min_mhz, sm_clock_median_mhz=t.clock.median_mhz,
+                      sm_clock_max_mhz=t.clock.max_mhz)
+    if ceilings and tbps is not None:
+        fields.update(sol_bw_pct=100 * tbps / ceilings.copy_tbps, sol_flops_pct=100 * tflops / ceilings.gemm_tflops)
+    return fields
+
+
+def _parity_fields(p: ParityResult) -> dict[str, Any]:
+    return dict(parity_verdict=p.verdict, parity_rule=p.rule, atol=p.atol, rtol=p.rtol,
+                bitwise_equal_frac=p.bitwise_equal_frac, max_ulp=p.max_ulp, max_abs_err=p.max_abs_err,
+                mean_abs_err=p.mean_abs_err, max_rel_err=p.max_rel_err, cosine=p.cosine,
+                within_tol_frac=p.within_tol_frac, max_err_over_tol=p.max_err_over_tol,
+                nan_count=p.nan_count, inf_count=p.inf_count)
+
+
+def _rollup_records(case: Case, backend: str, r: Rollup) -> list[dict[str, Any]]:
+    return [dict(case_id=case.case_id, backend=backend, op=o.op, phase=o.phase, mean_us=o.mean_us,
+                 share=o.share, kernels_per_call=o.kernels_per_call, kernels=" | ".join(o.names))
+            for o in r.ops]
+
+
+def _kernel_records(case: Case, backend: str, trace: KernelTrace, kmap: KernelMap) -> list[dict[str, Any]]:
+    records = []
+    for i, call in enumerate(trace.calls):
+        try:
+            rules = kmap.classify(backend, [k.name for k in call])
+        except KernelMapError:
+            rules = [None] * len(call)
+        for j, (k, rule) in enumerate(zip(call, rules)):
+            records.append(dict(case_id=case.case_id, backend=backend, call=i, index=j, name=k.name,
+                                op=rule.op if rule else "unmapped", phase=rule.phase if rule else "unmapped",
+                                stream=k.stream, start_us=k.start_us, dur_us=k.dur_us))
+    return records
+
+
+def _per_kernel(ctx: RunContext, case: Case, backend: str, launch: Launch, plan_for, fields: dict[str, Any]
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Trace, roll up, reconcile; fills ``fields`` and returns (rollup, kernel) records."""
+    cfg = ctx.cfg
+    try:
+        trace = trace_calls(launch, plan_for(False), cfg.device, cfg.profile_calls)
+    except TraceError as exc:
+        fields["rollup_note"] = f"per-kernel trace failed: {exc}"
+        return [], []
+    kernels = _kernel_records(case, backend, trace, ctx.kmap) if ctx.kmap else []
+    if ctx.kmap is None or not ctx.kmap.rules(backend):
+        fields["rollup_note"] = f"no kernel map entry for backend {backend}: all kernels unmapped"
+    try:
+        r = rollup(trace, ctx.kmap, backend) if ctx.kmap else None
+    except KernelMapError as exc:
+        fields["rollup_note"] = str(exc)
+        return [], kernels
+    if r is None:
+        return [], kernels
+    fields.update(kernel_sum_us=r.kernel_sum_us, span_us=r.span_us, kernels_per_call=r.kernels_per_call,
+                  streams=r.streams, unmapped_us=r.unmapped_us)
+    if fields.get("median_us"):
+        fields["kernel_sum_over_median"] = r.kernel_sum_us / fields["median_us"]
+    fields.setdefault("extra", {})["phases_us"] = r.phases
+    return _rollup_records(case, backend, r), kernels
+
+
+def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
+                ref: Outputs | None, ref_reason: str) -> tuple[Row, list, list]:
+    """Measure one backend on one case; never raises for backend failures."""
+    cfg = ctx.cfg
+    fields = _base_row(ctx, case, name)
+    backend = cfg.suite.backends[name]()
+    reason = backend.unsupported_reason(case)
+    check = None if reason else check_needs(backend.needs, cfg.device, cfg.jit)
+    reason = reason or (check.reason if check else None)
+    if reason:
+        return Row(status=Status.UNSUPPORTED, reason=reason, **fields), [], []
+    notes = list(check.notes) if check else []
+    rollup_recs: list = []
+    kernel_recs: list = []
+    status = Status.OK
+    try:
+        launch = backend.prepare(case, inputs)
+        fields["backend_detail"] = launch.detail
+        t0 = time.perf_counter()
+        call_once(launch, cfg.device, first=True)
+        fields["first_call_s"] = time.perf_counter() - t0
+        out = call_once(launch, cfg.device)
+        fields["deterministic"] = outputs_bitwise_equal(out, call_once(launch, cfg.device))
+        if name == cfg.reference:
+            fields["parity_verdict"] = "reference"
+        elif ref is None:
+            fields["parity_verdict"] = "n/a"
+            notes.append(f"no parity: {ref_reason}")
+        else:
+            parity = compare(out, ref)
+            fields.update(_parity_fields(parity))
+            fields["extra"] = {"worst": [w.__dict__ for w in parity.worst]}
+            if parity.verdict == "fail":
+                status = Status.PARITY_FAIL
+        del out
+        plan_for = plan_factory(ctx, inputs, launch)
+        label = f"fibench/{case.suite}/{case.case_id}/{name}" if cfg.nsys else None
+        timing = run_timing(launch, plan_for, device=cfg.device, graph=cfg.graph, warmup=cfg.warmup,
+                            iters=cfg.iters, nsys_label=label)
+        fields.update(_timing_fields(timing, inputs, ctx.ceilings))
+        notes += timing.notes
+        if cfg.per_kernel:
+            rollup_recs, kernel_recs = _per_kernel(ctx, case, name, launch, plan_for, fields)
+    except torch.cuda.OutOfMemoryError as exc:
+        status, fields["reason"] = Status.OOM, f"out of memory: {str(exc).splitlines()[0][:200]}"
+    except Exception as exc:  # a backend failure becomes a row, the sweep goes on
+        status, fields["reason"] = Status.ERROR, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+    finally:
+        launch = None
+        gc.collect()
+        if cfg.device.type == "cuda":
+            torch.cuda.empty_cache()
+    if status == Status.OK and fields.get("median_us") is None:
+        status, fields["reason"] = Status.ERROR, "no timing recorded"
+    fields["notes"] = "; ".join(notes)
+    fields.setdefault("extra", {})["info"] = inputs.info
+    return Row(status=status, **fields), rollup_recs, kernel_recs
+
+
+def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outputs | None, str]:
+    """Outputs of the reference backend on ``case`` (None and the reason if it cannot run)."""
+    cfg = ctx.cfg
+    backend = cfg.suite.backends[cfg.reference]()
+    reason = backend.unsupported_reason(case) or check_needs(backend.needs, cfg.device, cfg.jit).reason
+    if reason:
+        return None, f"reference {cfg.reference} unsupported: {reason}"
+    try:
+        return call_once(backend.prepare(case, inputs), cfg.device), ""
+    except Exception as exc:
+        return None, f"reference {cfg.reference} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+
+def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | None = None) -> list[Row]:
+    """Run every case x backend of ``ctx.cfg``; returns the rows (also given to ``on_row``)."""
+    cfg = ctx.cfg
+    rows: list[Row] = []
+    for case in cfg.cases:
+        if on_step:
+            on_step(f"{case.case_id}: inputs")
+        try:
+            inputs = cfg.suite.make_inputs(case, cfg.device)
+        except torch.cuda.OutOfMemoryError as exc:
+            for name in cfg.backends:
+                row = Row(status=Status.OOM, reason=f"inputs: {str(exc).splitlines()[0][:200]}",
+                          **_base_row(ctx, case, name))
+                rows.append(row)
+                on_row(row, [], [])
+            torch.cuda.empty_cache()
+            continue
+        ref, ref_reason = reference_outputs(ctx, case, inputs)
+        for name in cfg.backends:
+            if on_step:
+                on_step(f"{case.case_id}: {name}")
+            row, rollup_recs, kernel_recs = run_backend(ctx, case, inputs, name, ref, ref_reason)
+            rows.append(row)
+            on_row(row, rollup_recs, kernel_recs)
+        del inputs, ref
+        gc.collect()
+        if cfg.device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows

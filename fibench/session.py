@@ -1,0 +1,63 @@
+"""One ``fibench run`` end to end: environment, ceilings, sweep, files, report.
+
+The CLI parses options into a :class:`~fibench.config.RunConfig` and calls
+:func:`execute_run`; progress reaches the caller through callbacks, so the library never
+imports Typer or Rich.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Callable
+
+from fibench.ceilings import Ceilings, measure_ceilings
+from fibench.config import RunConfig
+from fibench.env import collect_env
+from fibench.kernel_map import load_map
+from fibench.report import write_report
+from fibench.results import Row
+from fibench.runner import RunContext, run_sweep
+from fibench.sinks import RunWriter
+
+
+def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
+                on_step: Callable[[str], None] | None = None) -> tuple[list[Row], Path]:
+    """Run the sweep of ``cfg``, writing the run folder as rows finish.
+
+    Returns:
+        (rows, path of report.md).
+
+    Raises:
+        KernelMapError: the suite's kernel map is invalid (checked before measuring).
+    """
+    kmap = load_map(cfg.suite.name) if cfg.per_kernel else None
+    writer = RunWriter(cfg.out_dir)
+    env = collect_env(cfg.device.index or 0)
+    ceilings: Ceilings | None = None
+    env_data = env.to_dict()
+    if cfg.device.type == "cuda":
+        if on_step:
+            on_step("measuring copy bandwidth and GEMM ceilings")
+        ceilings = measure_ceilings(cfg.device)
+        env_data["ceilings"] = dataclasses.asdict(ceilings)
+    writer.write_json("env.json", env_data)
+    writer.write_json("run.json", {
+        "suite": cfg.suite.name, "size_name": cfg.suite.size_name, "sizes": sorted({c.size for c in cfg.cases}),
+        "ops": list(dict.fromkeys(c.op for c in cfg.cases)), "backends": cfg.backends,
+        "reference": cfg.reference, "baseline": cfg.baseline, "dtype": cfg.cases[0].dtype if cfg.cases else "",
+        "device": str(cfg.device), "graph": cfg.graph, "cold_l2": cfg.cold_l2, "warmup": cfg.warmup,
+        "iters": cfg.iters, "per_kernel": cfg.per_kernel, "profile_calls": cfg.profile_calls, "jit": cfg.jit,
+        "nsys": cfg.nsys, "shape": cfg.shape, "command": cfg.command,
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+    })
+    ctx = RunContext(cfg, env, ceilings, kmap)
+
+    def handle(row: Row, rollup_recs: list, kernel_recs: list) -> None:
+        writer.append(row, rollup_recs, kernel_recs)
+        if on_row:
+            on_row(row)
+
+    rows = run_sweep(ctx, handle, on_step)
+    return rows, write_report(cfg.out_dir)

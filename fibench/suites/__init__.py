@@ -1,0 +1,22 @@
+"""Suite registry: one line per suite."""
+
+from __future__ import annotations
+
+from fibench.errors import UsageError
+from fibench.suites.base import Suite
+from fibench.suites.moe import MoeSuite
+from fibench.suites.norm import NormSuite
+
+SUITES: dict[str, Suite] = {s.name: s for s in (NormSuite(), MoeSuite())}
+
+
+def get_suite(name: str) -> Suite:
+    """Suite by name.
+
+    Raises:
+        UsageError: unknown suite (the message lists the known ones).
+    """
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise UsageError(f"unknown suite '{name}'; known: {', '.join(SUITES)}") from None

@@ -1,0 +1,238 @@
+"""What a suite and a backend are: the contract a newcomer implements.
+
+Adding a backend = one :class:`Backend` subclass registered in its suite's ``BACKENDS``
+plus one entry in ``fibench/kernel_maps/<suite>.toml``. Adding a suite = one module with a
+:class:`Suite` subclass plus a line in ``fibench/suites/__init__.py``.
+
+Data flow: ``Suite.cases(cfg) -> Case``; ``Suite.make_inputs(case, device) -> Inputs``
+(pristine tensors shared by all backends, never mutated); ``Backend.prepare(case, inputs)
+-> Launch`` (all allocation, planning and weight layout happen here, outside any timed
+region); ``Launch.bind(tensors)`` gives the zero-argument callable the timer runs.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, ContextManager, Mapping
+
+import torch
+
+DTYPES: dict[str, torch.dtype] = {
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+    "fp32": torch.float32,
+}
+
+Outputs = dict[str, torch.Tensor]
+"""What one call produces, by name (e.g. {"out": ..., "residual": ...})."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a perfect kernel must do for one call: the FLOP/byte model of a case.
+
+    Attributes:
+        flop: floating-point operations (multiply-add = 2).
+        bytes_read: bytes every input must be read once (only experts actually hit, for MoE).
+        bytes_written: bytes every output must be written once.
+    """
+
+    flop: float
+    bytes_read: int
+    bytes_written: int
+
+    @property
+    def bytes_total(self) -> int:
+        """Read plus written bytes."""
+        return self.bytes_read + self.bytes_written
+
+
+@dataclass
+class Case:
+    """One point of a sweep.
+
+    Attributes:
+        suite: suite name.
+        op: logical operation of the suite (e.g. "rmsnorm", "moe").
+        size: the swept size (rows for norm, tokens for moe).
+        dtype: activation/weight dtype name ("bf16", "fp16", "fp32").
+        params: fixed shape parameters (hidden, intermediate, experts, top_k, ep, ...).
+        seed: RNG seed for input generation.
+    """
+
+    suite: str
+    op: str
+    size: int
+    dtype: str
+    params: dict[str, Any]
+    seed: int = 0
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The torch dtype for :attr:`dtype`."""
+        return DTYPES[self.dtype]
+
+    @property
+    def case_id(self) -> str:
+        """Id of the case within a run (shape parameters are fixed per run): ``op/size``."""
+        return f"{self.op}/{self.size}"
+
+
+@dataclass
+class Inputs:
+    """Pristine inputs of a case, shared by every backend (backends must not mutate them).
+
+    Attributes:
+        tensors: named input tensors (shapes documented by each suite).
+        work: FLOP/byte model of the case.
+        info: extra facts shown in reports (e.g. experts hit, local tokens).
+    """
+
+    tensors: dict[str, torch.Tensor]
+    work: Work
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Launch:
+    """A backend ready to run: what it reads and how to call it.
+
+    Attributes:
+        reads: every tensor the kernel reads, weights included; the timer rotates copies
+            of these for cold L2. Must be the tensors ``bind`` closes over.
+        bind: given a dict with the same keys as ``reads`` (the originals or copies),
+            returns a zero-argument callable that runs the kernel once and returns its
+            outputs by name.
+        mutates: names in ``reads`` the call writes in place (the timer restores them so
+            every timed call sees the same input values).
+        first_call_context: context manager factory the first (warm-up) call runs under,
+            e.g. ``lambda: flashinfer.autotune(True)`` to pick tactics before timing.
+        capturable: the call can be captured in a CUDA graph (no host synchronisation).
+        detail: implementation facts for the report (kernel variant, fallback taken...).
+    """
+
+    reads: dict[str, torch.Tensor]
+    bind: Callable[[Mapping[str, torch.Tensor]], Callable[[], Outputs]]
+    mutates: tuple[str, ...] = ()
+    first_call_context: Callable[[], ContextManager[Any]] | None = None
+    capturable: bool = True
+    detail: str = ""
+
+    def read_bytes(self) -> int:
+        """Allocated bytes of one set of ``reads`` (what one rotation copy costs)."""
+        return sum(t.numel() * t.element_size() for t in self.reads.values())
+
+
+@dataclass(frozen=True)
+class JitNeed:
+    """A FlashInfer JIT module a backend needs built.
+
+    Attributes:
+        name: module name (e.g. "fused_moe_90").
+        spec: "package.module:function" returning the FlashInfer ``JitSpec``.
+        compile_s: typical compile time on 16 cores (DESIGN.md), used by ``--jit auto``.
+        cc: only needed on this compute capability (major, minor); None = always.
+    """
+
+    name: str
+    spec: str
+    compile_s: float
+    cc: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a backend needs to run; checked before anything is allocated.
+
+    Attributes:
+        cuda: needs a CUDA device.
+        min_cc: minimum compute capability (major, minor).
+        modules: importable Python modules.
+        jit: FlashInfer JIT modules that must be built (or buildable under ``--jit``).
+        dtypes: dtype names supported.
+    """
+
+    cuda: bool = False
+    min_cc: tuple[int, int] | None = None
+    modules: tuple[str, ...] = ()
+    jit: tuple[JitNeed, ...] = ()
+    dtypes: tuple[str, ...] = tuple(DTYPES)
+
+    def describe(self) -> str:
+        """One line for ``fibench list``."""
+        parts = ["CUDA" if self.cuda else "CPU or CUDA"]
+        if self.min_cc:
+            parts.append(f"SM >= {self.min_cc[0]}.{self.min_cc[1]}")
+        parts += [f"import {m}" for m in self.modules]
+        parts += [f"JIT {j.name} (~{j.compile_s:.0f} s)" for j in self.jit]
+        parts.append("dtypes " + "/".join(self.dtypes))
+        return "; ".join(parts)
+
+
+class Backend(abc.ABC):
+    """One implementation of a suite.
+
+    Subclasses set the class attributes and implement :meth:`prepare`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    needs: ClassVar[Needs] = Needs()
+
+    def unsupported_reason(self, case: Case) -> str | None:
+        """Why this backend cannot run ``case`` (shape or dtype limits), or None."""
+        if case.dtype not in self.needs.dtypes:
+            return f"dtype {case.dtype} not supported (supports {'/'.join(self.needs.dtypes)})"
+        return None
+
+    @abc.abstractmethod
+    def prepare(self, case: Case, inputs: Inputs) -> Launch:
+        """Allocate, lay out weights and plan, then return a :class:`Launch`.
+
+        Must not mutate ``inputs.tensors``; clone what the kernel writes in place.
+        """
+
+
+class Suite(abc.ABC):
+    """A family of kernels with the same inputs and outputs.
+
+    Class attributes:
+        name: suite id on the command line.
+        description: one line for ``fibench list``.
+        size_name: what ``--sizes`` counts ("rows", "tokens").
+        ops: the suite's operations; ``--op`` picks a subset.
+        shape_options: shape parameters the suite accepts on the command line.
+        backends: registry name -> Backend class.
+        default_reference: backend whose outputs others are compared against.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    size_name: ClassVar[str]
+    ops: ClassVar[tuple[str, ...]]
+    shape_options: ClassVar[tuple[str, ...]]
+    backends: ClassVar[dict[str, type[Backend]]]
+    default_reference: ClassVar[str]
+    default_model: ClassVar[str]
+
+    @abc.abstractmethod
+    def cases(self, sizes: list[int], dtype: str, seed: int, ops: list[str],
+              shape: dict[str, Any]) -> list[Case]:
+        """Expand sizes x ops into cases. ``shape`` holds the resolved shape parameters.
+
+        Raises:
+            UsageError: shape parameters that contradict each other.
+        """
+
+    @abc.abstractmethod
+    def resolve_shape(self, model: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Shape parameters: the model preset's, then explicit overrides on top.
+
+        Raises:
+            UsageError: unknown or unsuitable preset, invalid values.
+        """
+
+    @abc.abstractmethod
+    def make_inputs(self, case: Case, device: torch.device) -> Inputs:
+        """Generate the pristine inputs of ``case`` on ``device`` from ``case.seed``."""

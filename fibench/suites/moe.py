@@ -1,0 +1,128 @@
+"""MoE suite: routed experts of one layer (SwiGLU FFN per expert), sizes = tokens.
+
+Inputs (shared by all backends; the weight layout is FlashInfer/TensorRT-LLM's):
+    x            [tokens, hidden]              dtype
+    topk_ids     [tokens, top_k]               int32, global expert ids
+    topk_weights [tokens, top_k]               float32
+    w1           [local_experts, 2*inter, hidden] dtype; rows [0, inter) are the up
+                 projection (w3), rows [inter, 2*inter) the gate (w1): FlashInfer's
+                 tests/moe/test_trtllm_cutlass_fused_moe.py splits ``w3, w1 = chunk(w31)``
+    w2           [local_experts, hidden, inter] dtype
+Output: out [tokens, hidden] dtype = sum_k weight_k * W2_e(silu(gate_e(x)) * up_e(x)) over
+the top-k experts held locally. With ``--ep N`` the case is what rank 0 of N holds:
+experts [0, E/N); assignments to other ranks' experts contribute nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from fibench.errors import UsageError
+from fibench.presets import get_preset
+from fibench.suites.base import Backend, Case, Inputs, Suite, Work
+from fibench.suites.moe_backends import BACKENDS
+from fibench.suites.routing import deepseek_grouped, softmax_topk
+
+SHAPE_KEYS = ("hidden", "intermediate", "experts", "top_k", "ep")
+
+
+def moe_work(case: Case, topk_ids: torch.Tensor) -> tuple[Work, dict[str, Any]]:
+    """FLOP/byte model of one MoE call on the local expert slice.
+
+    Counts what a perfect kernel must do: the two GEMMs for each local (token, expert)
+    assignment A (2*A*H*2I + 2*A*I*H = 6*A*H*I FLOP; the SwiGLU's few FLOP per element are
+    not counted), reading the weights of the experts actually hit once, reading each
+    token with a local assignment once plus the routing tensors, writing the full output.
+
+    Returns:
+        (Work, info with experts_hit, local_assignments, local_tokens).
+    """
+    p = case.params
+    h, inter, ep = p["hidden"], p["intermediate"], p["ep"]
+    local = p["experts"] // ep
+    e = torch.empty((), dtype=case.torch_dtype).element_size()
+    local_mask = topk_ids < local  # rank 0 holds experts [0, local)
+    assignments = int(local_mask.sum())
+    experts_hit = int(torch.unique(topk_ids[local_mask]).numel()) if assignments else 0
+    tokens_local = int(local_mask.any(dim=1).sum())
+    tokens, top_k = topk_ids.shape
+    work = Work(
+        flop=6.0 * assignments * h * inter,
+        bytes_read=experts_hit * 3 * h * inter * e + tokens_local * h * e + tokens * top_k * 8,
+        bytes_written=tokens * h * e,
+    )
+    info = {"experts_hit": experts_hit, "local_experts": local, "local_assignments": assignments,
+            "local_tokens": tokens_local}
+    return work, info
+
+
+class MoeSuite(Suite):
+    """Routed-expert MoE layer (bf16 weights and activations)."""
+
+    name: ClassVar[str] = "moe"
+    description: ClassVar[str] = "routed MoE experts: permute, GEMM1, SwiGLU, GEMM2, weighted un-permute"
+    size_name: ClassVar[str] = "tokens"
+    ops: ClassVar[tuple[str, ...]] = ("moe",)
+    shape_options: ClassVar[tuple[str, ...]] = SHAPE_KEYS
+    backends: ClassVar[dict[str, type[Backend]]] = BACKENDS
+    default_reference: ClassVar[str] = "torch"
+    default_model: ClassVar[str] = "qwen3-30b-a3b"
+
+    def resolve_shape(self, model: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+        preset = get_preset(model or self.default_model)
+        if not preset.is_moe:
+            raise UsageError(f"preset '{preset.name}' is a dense model; the moe suite needs an MoE preset")
+        shape = {"model": preset.name, "hidden": preset.hidden, "intermediate": preset.intermediate,
+                 "experts": preset.experts, "top_k": preset.top_k, "ep": 1, "routing": preset.routing,
+                 "n_group": preset.n_group, "topk_group": preset.topk_group,
+                 "routed_scaling": preset.routed_scaling}
+        for key, value in overrides.items():
+            if key not in SHAPE_KEYS:
+                raise UsageError(f"--{key.replace('_', '-')} does not apply to suite moe")
+            if not isinstance(value, int) or value <= 0:
+                raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
+            shape[key] = value
+        if shape["top_k"] > shape["experts"]:
+            raise UsageError(f"--top-k {shape['top_k']} exceeds --experts {shape['experts']}")
+        if shape["experts"] % shape["ep"]:
+            raise UsageError(f"--ep {shape['ep']} does not divide {shape['experts']} experts")
+        if shape["routing"] == "deepseek-grouped":
+            per_group, rem = divmod(shape["experts"], shape["n_group"])
+            if rem or shape["top_k"] > shape["topk_group"] * per_group:
+                raise UsageError(f"grouped routing needs experts divisible by {shape['n_group']} groups "
+                                 f"and top_k <= experts in the {shape['topk_group']} kept groups")
+        return shape
+
+    def cases(self, sizes: list[int], dtype: str, seed: int, ops: list[str],
+              shape: dict[str, Any]) -> list[Case]:
+        return [Case(self.name, "moe", n, dtype, dict(shape), seed) for n in sizes]
+
+    def make_inputs(self, case: Case, device: torch.device) -> Inputs:
+        p = case.params
+        tokens, h, inter, experts = case.size, p["hidden"], p["intermediate"], p["experts"]
+        local = experts // p["ep"]
+        gen = torch.Generator(device=device).manual_seed(case.seed)
+        dtype = case.torch_dtype
+
+        def randn(*shape: int, scale: float = 1.0) -> torch.Tensor:
+            return (torch.randn(*shape, generator=gen, device=device, dtype=torch.float32) * scale).to(dtype)
+
+        logits = torch.randn(tokens, experts, generator=gen, device=device)
+        if p["routing"] == "deepseek-grouped":
+            bias = torch.randn(experts, generator=gen, device=device) * 0.1
+            ids, weights = deepseek_grouped(logits, bias, p["top_k"], p["n_group"], p["topk_group"],
+                                            p["routed_scaling"])
+        else:
+            ids, weights = softmax_topk(logits, p["top_k"])
+        # Weights scaled by 1/sqrt(fan_in) keep activations O(1), so relative error is meaningful.
+        tensors = {
+            "x": randn(tokens, h),
+            "topk_ids": ids,
+            "topk_weights": weights,
+            "w1": randn(local, 2 * inter, h, scale=h ** -0.5),
+            "w2": randn(local, h, inter, scale=inter ** -0.5),
+        }
+        work, info = moe_work(case, ids)
+        return Inputs(tensors, work, info)
