@@ -49,7 +49,8 @@ RULES: tuple[Rule, ...] = (
     Rule("check-failed", r"\bCheckFailed\b", Category.WRONG_RESULT),
 )
 
-_NVCC_ERROR = re.compile(r"(\S+\(\d+\): error.*|error: .*|.*fatal error.*|nvcc fatal.*)", re.IGNORECASE)
+# nvcc "file(487): error: ...", gcc "file:12:3: fatal error: ...", "nvcc fatal : ...", bare "error: ..."
+_COMPILER_ERROR = re.compile(r"(\(\d+\)|:\d+(:\d+)?):\s*(catastrophic |fatal )?error\b|^nvcc fatal|^error\b")
 _EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt))\b:?\s*(.*)$")
 
 
@@ -82,7 +83,7 @@ def first_error_line(text: str, category: Category | None = None, limit: int = 3
         return ""
     if category is Category.COMPILE_FAILURE:
         for ln in lines:
-            if _NVCC_ERROR.search(ln) and not ln.lower().startswith("ninja build failed"):
+            if _COMPILER_ERROR.search(ln):
                 return _clip(ln, limit)
     return _clip(lines[0], limit)
 

@@ -55,7 +55,12 @@ def _needs(probe: Probe) -> list[ModuleUse]:
     return [ModuleUse(n, module_state(n)) for n in names]
 
 
-def _not_built(probe: Probe, missing: list[str], build: bool, max_compile_s: float) -> str | None:
+def not_built_reason(probe: Probe, missing: list[str], build: bool, max_compile_s: float) -> str | None:
+    """Why ``probe`` must stop as NOT_BUILT before calling, or None to go ahead.
+
+    Missing modules stop it without --build; with --build they stop it only when the
+    probe's cold-compile estimate exceeds its timeout (``max_compile_s``, seconds).
+    """
     if not missing:
         return None
     names = ", ".join(missing)
@@ -68,7 +73,9 @@ def _not_built(probe: Probe, missing: list[str], build: bool, max_compile_s: flo
     return None
 
 
-def _merge(declared: list[ModuleUse], uses: list[ModuleUse]) -> list[ModuleUse]:
+def merge_modules(declared: list[ModuleUse], uses: list[ModuleUse]) -> list[ModuleUse]:
+    """Declared modules in order, each replaced by what the guard saw load, then any
+    module the call loaded that was not declared."""
     loaded = {u.name: u for u in uses}
     merged = [loaded.pop(d.name, d) for d in declared]
     return merged + list(loaded.values())
@@ -86,13 +93,15 @@ def run_probe(name: str, build: bool, device_index: int, max_compile_s: float) -
     try:
         import torch
 
+        if not torch.cuda.is_available():
+            raise RuntimeError("no CUDA device visible to the probe process (torch.cuda.is_available() is False)")
         device = torch.device("cuda", device_index)
         torch.cuda.set_device(device)
         import flashinfer  # noqa: F401  (import errors are a result, not a crash)
 
         install_guard(build, uses)
         declared = _needs(probe)
-        why = _not_built(probe, [d.name for d in declared if d.state == "missing"], build, max_compile_s)
+        why = not_built_reason(probe, [d.name for d in declared if d.state == "missing"], build, max_compile_s)
         if why:
             return ProbeResult(probe.name, probe.family, Status.NOT_BUILT, why, modules=declared,
                                elapsed_s=time.monotonic() - t0)
@@ -103,7 +112,7 @@ def run_probe(name: str, build: bool, device_index: int, max_compile_s: float) -
                            modules=uses, elapsed_s=time.monotonic() - t0)
     except BaseException as exc:  # noqa: BLE001 - a probe must end as a result, whatever happened
         return _failure(probe, exc, uses, t0)
-    modules = _merge(declared, uses)
+    modules = merge_modules(declared, uses)
     unused = [d.name for d in declared if uses and d.name not in {u.name for u in uses}]
     if unused:
         detail += f"; note: expected module(s) {', '.join(unused)} were not the ones loaded (catalog may be stale)"

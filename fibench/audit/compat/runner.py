@@ -65,16 +65,24 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def find_marker(stdout: str, marker: str) -> dict[str, Any] | None:
-    """The JSON object on the last stdout line starting with ``marker``, or None."""
+def marker_line(stdout: str, marker: str) -> str | None:
+    """The payload of the last stdout line starting with ``marker``, or None."""
     for line in reversed(stdout.splitlines()):
         if line.startswith(marker):
-            try:
-                data = json.loads(line[len(marker):])
-            except json.JSONDecodeError:
-                return None
-            return data if isinstance(data, dict) else None
+            return line[len(marker):]
     return None
+
+
+def find_marker(stdout: str, marker: str) -> dict[str, Any] | None:
+    """The JSON object after the last ``marker`` line; None when absent or unreadable."""
+    payload = marker_line(stdout, marker)
+    if payload is None:
+        return None
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def outcome_to_result(name: str, family: str, outcome: ProcessOutcome, timeout_s: float) -> ProbeResult:
@@ -84,12 +92,15 @@ def outcome_to_result(name: str, family: str, outcome: ProcessOutcome, timeout_s
     otherwise a timeout is TIMEOUT, death by signal is a runtime error naming the
     signal, and anything else is categorised from the last exception line of stderr.
     """
-    data = find_marker(outcome.stdout, RESULT_MARKER)
-    if data is not None and not outcome.timed_out:
+    payload = marker_line(outcome.stdout, RESULT_MARKER)
+    if payload is not None and not outcome.timed_out:
+        data = find_marker(outcome.stdout, RESULT_MARKER)
         try:
-            result = ProbeResult.from_dict(data)
-        except (TypeError, ValueError) as exc:
-            return _fail(name, family, Category.RUNTIME_ERROR, f"unreadable probe result: {exc}", outcome)
+            result = ProbeResult.from_dict(data) if data is not None else None
+        except (TypeError, ValueError):
+            result = None
+        if result is None:
+            return _fail(name, family, Category.RUNTIME_ERROR, f"unreadable probe result: {payload[:200]}", outcome)
         result.elapsed_s = outcome.elapsed_s
         return result
     if outcome.timed_out:
