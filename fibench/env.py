@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import os
 import platform
 import re
 import shutil
@@ -69,26 +70,22 @@ def package_version(name: str) -> str | None:
 
 
 def nvcc_for_flashinfer() -> tuple[str | None, str | None, str | None]:
-    """Path and release of the nvcc FlashInfer's JIT would use.
+    """Path and release of the nvcc FlashInfer's JIT would use, without importing FlashInfer.
 
-    FlashInfer resolves ``$CUDA_HOME`` (else the directory above ``which nvcc``,
-    else /usr/local/cuda): flashinfer/jit/cpp_ext.py ``get_cuda_path``. We ask that
-    function when FlashInfer imports, and fall back to ``which nvcc``.
+    FlashInfer 0.6 (flashinfer/jit/cpp_ext.py ``get_cuda_path``) takes ``$CUDA_HOME``, else
+    ``$CUDA_PATH``, else the directory above ``which nvcc``, else /usr/local/cuda, and runs
+    ``<that>/bin/nvcc``.
 
     Returns:
-        (path, release like "13.0", reason when not found).
+        (path, release like "13.0", reason when not found or unreadable).
     """
-    nvcc: str | None = None
-    try:
-        from flashinfer.jit.cpp_ext import get_cuda_path  # type: ignore
-
-        candidate = f"{get_cuda_path()}/bin/nvcc"
-        nvcc = candidate if shutil.which(candidate) else None
-    except Exception:  # flashinfer missing or its resolver raised
-        nvcc = None
-    nvcc = nvcc or shutil.which("nvcc")
-    if nvcc is None:
-        return None, None, "nvcc not found ($CUDA_HOME unset and no nvcc on PATH)"
+    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if home is None:
+        found = shutil.which("nvcc")
+        home = os.path.dirname(os.path.dirname(found)) if found else "/usr/local/cuda"
+    nvcc = os.path.join(home, "bin", "nvcc")
+    if not os.path.exists(nvcc):
+        return None, None, f"no nvcc at {nvcc} ($CUDA_HOME/$CUDA_PATH unset, none on PATH)"
     try:
         out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -172,7 +172,10 @@ def compare(candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch
     bad_nonfinite = int((~torch.isfinite(c64) & r_finite).sum())
     both_num = ~c_nan & ~r_nan
     err = torch.where(both_num, (c64 - r64).abs(), torch.full_like(c64, float("inf")))
-    err = torch.where(c_nan & r_nan, torch.zeros_like(err), err)
+    # equal values (matching infinities included) and NaN in both are not errors
+    err = torch.where((c64 == r64) | (c_nan & r_nan), torch.zeros_like(err), err)
+    tol = torch.where(torch.isnan(tol), torch.full_like(tol, atol), tol)
+    tol = torch.where(torch.isinf(r64), torch.zeros_like(tol), tol)  # an infinite reference needs an exact match
     finite_pair = torch.isfinite(c64) & r_finite
     err_finite = err[finite_pair]
     within = err <= tol

@@ -1,0 +1,110 @@
+"""Kernel maps, trace segmentation and rollup arithmetic on synthetic traces."""
+
+import pytest
+
+from fibench.errors import KernelMapError
+from fibench.kernel_map import load_map, parse_map
+from fibench.profiling import MARKER, KernelRecord, KernelTrace, RawEvent, TraceError, segment
+from fibench.rollup import UNMAPPED, rollup
+
+MAP = {
+    "phases": ["permute", "gemm1", "activation", "gemm2", "memset"],
+    "backend": {"b": [
+        {"op": "permute", "phase": "permute", "match": ["expandInputRows"]},
+        {"op": "gemm1", "phase": "gemm1", "match": "GemmKernel", "nth": 1},
+        {"op": "act", "phase": "activation", "match": ["doGatedActivation"]},
+        {"op": "gemm2", "phase": "gemm2", "match": "GemmKernel", "nth": 2},
+        {"op": "memset", "phase": "memset", "match": ["^Memset"]},
+    ]},
+}
+
+
+def k(name, start, dur, stream=7):
+    return KernelRecord(name, start, dur, stream)
+
+
+def call(extra_gap=0.0):
+    return [k("Memset (Device)", 0.0, 1.0), k("expandInputRowsKernel", 2.0, 3.0),
+            k("GemmKernel<A>", 5.0 + extra_gap, 10.0), k("doGatedActivationKernel", 15.0 + extra_gap, 2.0),
+            k("GemmKernel<A>", 17.0 + extra_gap, 8.0), k("mystery", 25.0 + extra_gap, 1.0)]
+
+
+def test_nth_rule_separates_same_kernel_template():
+    kmap = parse_map("t", MAP)
+    ops = [r.op if r else None for r in kmap.classify("b", [x.name for x in call()])]
+    assert ops == ["memset", "permute", "gemm1", "act", "gemm2", None]
+
+
+def test_rollup_arithmetic_adds_up():
+    trace = KernelTrace([call(), call(extra_gap=4.0)])  # second call has a 4 us gap
+    r = rollup(trace, parse_map("t", MAP), "b")
+    by = {o.op: o for o in r.ops if o.op != UNMAPPED}
+    assert by["gemm1"].mean_us == 10.0 and by["gemm2"].mean_us == 8.0
+    assert r.kernel_sum_us == 25.0  # 1 + 3 + 10 + 2 + 8 + 1
+    assert sum(o.mean_us for o in r.ops) == pytest.approx(r.kernel_sum_us)
+    assert r.phases == {"permute": 3.0, "gemm1": 10.0, "activation": 2.0, "gemm2": 8.0, "memset": 1.0,
+                        UNMAPPED: 1.0}
+    assert r.span_us == pytest.approx((26.0 + 30.0) / 2)  # span includes the gap
+    assert r.unmapped_us == 1.0 and r.calls == 2 and r.streams == 1
+    assert by["gemm1"].share == pytest.approx(10 / 25)
+
+
+def test_ambiguous_kernel_is_an_error_naming_both_ops():
+    data = {"phases": ["x"], "backend": {"b": [
+        {"op": "one", "phase": "x", "match": "Gemm"}, {"op": "two", "phase": "x", "match": "Kernel"}]}}
+    with pytest.raises(KernelMapError, match="one, two"):
+        parse_map("t", data).classify("b", ["GemmKernel"])
+
+
+@pytest.mark.parametrize("data, msg", [
+    ({"backend": {}}, "phases"),
+    ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "y", "match": "a"}]}}, "not in phases"),
+    ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "x", "match": "("}]}}, "bad regex"),
+    ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "x"}]}}, "missing key"),
+    ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "x", "match": "a", "nth": 0}]}}, "nth"),
+])
+def test_map_errors(data, msg):
+    with pytest.raises(KernelMapError, match=msg):
+        parse_map("t", data)
+
+
+def test_packaged_maps_load():
+    for suite in ("moe", "norm"):
+        assert load_map(suite).phases
+
+
+def test_flashinfer_norm_map_tells_fused_from_plain():
+    kmap = load_map("norm")
+    plain, fused = kmap.classify("flashinfer", [
+        "void flashinfer::norm::RMSNormKernel<8u, __nv_bfloat16>(...)",
+        "void flashinfer::norm::FusedAddRMSNormKernel<8u, __nv_bfloat16>(...)"])
+    assert plain.op == "rmsnorm" and fused.op == "fused_add_rmsnorm"
+
+
+def ev(name, start, dur, device=True, stream=7):
+    return RawEvent(name, device, start, dur, stream)
+
+
+def test_segment_assigns_activities_to_call_windows_and_drops_flushes():
+    events = [
+        ev("flush", 0, 50),                      # before call 0: outside every window
+        ev(f"{MARKER}0", 100, 400, device=False),
+        ev("A", 150, 100), ev("B", 260, 100),
+        ev(f"{MARKER}0", 120, 10),               # GPU-side copy of the annotation: ignored
+        ev("flush", 600, 50),
+        ev(f"{MARKER}1", 700, 400, device=False),
+        ev("A", 750, 110),
+        ev("cpu op", 760, 5, device=False),
+    ]
+    trace = segment(events, 2)
+    assert [x.name for x in trace.calls[0]] == ["A", "B"]
+    assert [x.name for x in trace.calls[1]] == ["A"]
+    assert trace.calls[0][1].start_us == pytest.approx(0.11)  # relative to the call's first activity
+    assert trace.kernel_sum_us(0) == pytest.approx(0.2) and trace.span_us(0) == pytest.approx(0.21)
+
+
+def test_segment_errors():
+    with pytest.raises(TraceError, match="missing"):
+        segment([ev(f"{MARKER}0", 0, 10, device=False)], 2)
+    with pytest.raises(TraceError, match="no GPU activity"):
+        segment([ev(f"{MARKER}0", 0, 10, device=False)], 1)
