@@ -34,6 +34,12 @@ def test_successful_probe_result_is_parsed_despite_stdout_noise():
     assert result.elapsed_s == pytest.approx(outcome.elapsed_s)
 
 
+def test_result_printed_before_a_teardown_hang_is_kept():
+    outcome, result = _run("ok-then-hang", 2.0)
+    assert outcome.timed_out
+    assert result.status is Status.WORKS
+
+
 def test_probe_that_raises_is_categorised_from_its_traceback():
     _, result = _run("raise")
     assert result.status is Status.FAILS

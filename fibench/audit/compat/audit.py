@@ -146,6 +146,7 @@ def validate(options: CompatOptions) -> list[Probe]:
 def run_audit(
     options: CompatOptions,
     on_result: Callable[[ProbeResult], None] | None = None,
+    on_start: Callable[[str, float], None] | None = None,
     env: EnvSnapshot | None = None,
     facts_fn: Callable[[], dict[str, Any]] | None = None,
     probe_fn: ProbeFn | None = None,
@@ -155,6 +156,7 @@ def run_audit(
     Args:
         options: checked with :func:`validate` first.
         on_result: called with each row as soon as it exists (progress display).
+        on_start: called with (probe name, timeout in s) before a probe subprocess starts.
         env: an environment snapshot to use instead of collecting one (tests).
         facts_fn: returns FlashInfer's self-description; default
             :func:`runner.collect_flashinfer_facts` (a subprocess).
@@ -177,6 +179,8 @@ def run_audit(
     for probe in probes:
         result = decide_locally(probe, env, flashinfer_missing)
         if result is None:
+            if on_start:
+                on_start(probe.name, options.timeout_for(probe.name))
             result = probe_fn(probe.name, probe.family, options.build, options.device_index,
                               options.timeout_for(probe.name))
         results.append(result)

@@ -47,7 +47,7 @@ def compat_command(
     )
     from fibench.audit.compat.catalog import select
     from fibench.audit.compat.report import write_report
-    from fibench.audit.compat.summary import print_probe_list, print_progress, print_summary
+    from fibench.audit.compat.summary import print_probe_list, print_progress, print_start, print_summary
 
     console = Console()
     if list_probes:
@@ -60,5 +60,6 @@ def compat_command(
     probes = validate(options)
     console.print(f"fibench audit compat: {len(probes)} probes, timeout {timeout:g} s, "
                   f"build {'on' if build else 'off'}", highlight=False)
-    report = run_audit(options, on_result=lambda r: print_progress(console, r))
+    report = run_audit(options, on_result=lambda r: print_progress(console, r),
+                       on_start=lambda name, t: print_start(console, name, t))
     print_summary(console, report, write_report(report, options.out_dir))

@@ -88,12 +88,13 @@ def find_marker(stdout: str, marker: str) -> dict[str, Any] | None:
 def outcome_to_result(name: str, family: str, outcome: ProcessOutcome, timeout_s: float) -> ProbeResult:
     """Interpret a probe child's outcome.
 
-    A result line wins (its elapsed time is replaced by the wall time seen here);
+    A result line wins, even when the process hung or crashed after printing it (its
+    elapsed time is replaced by the wall time seen here);
     otherwise a timeout is TIMEOUT, death by signal is a runtime error naming the
     signal, and anything else is categorised from the last exception line of stderr.
     """
     payload = marker_line(outcome.stdout, RESULT_MARKER)
-    if payload is not None and not outcome.timed_out:
+    if payload is not None:  # a printed result counts even if the process then hung or crashed
         data = find_marker(outcome.stdout, RESULT_MARKER)
         try:
             result = ProbeResult.from_dict(data) if data is not None else None

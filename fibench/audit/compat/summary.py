@@ -21,6 +21,11 @@ STYLE = {
 FLAG_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 
 
+def print_start(console: Console, name: str, timeout_s: float) -> None:
+    """A dim line when a probe subprocess starts (compiles can take minutes)."""
+    console.print(f"  [dim]running {name} (up to {timeout_s:g} s)...[/]", highlight=False)
+
+
 def print_progress(console: Console, result: ProbeResult) -> None:
     """One line for a finished probe."""
     what = f" ({result.category.value})" if result.category else ""

@@ -2,6 +2,7 @@
 
 Usage: python fake_probe.py MODE [PIDFILE]
   ok            print noise, then a valid result line
+  ok-then-hang  print a valid result line, then hang (teardown hang)
   raise         die with an ImportError traceback (no result line)
   hang          sleep far past any test timeout
   compile-hang  announce a JIT compile, start a grandchild (its pid -> PIDFILE), sleep
@@ -17,13 +18,15 @@ import sys
 import time
 
 mode = sys.argv[1]
-if mode == "ok":
+if mode in ("ok", "ok-then-hang"):
     print("some library chatter on stdout")
     print("FIBENCH_COMPAT_RESULT " + json.dumps({
         "name": "act.silu_and_mul", "family": "activations", "status": "works",
         "detail": "matches torch fp32 reference", "modules": [{"name": "silu_and_mul", "state": "jit-cache"}],
         "elapsed_s": 0.5,
-    }))
+    }), flush=True)
+    if mode == "ok-then-hang":
+        time.sleep(120)
 elif mode == "raise":
     raise ImportError("cannot import name 'silu_and_mul' from 'flashinfer.activation'")
 elif mode == "hang":
