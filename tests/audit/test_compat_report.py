@@ -44,7 +44,8 @@ def test_feature_rows_show_status_category_and_reason(report):
 
 def test_rows_follow_family_order(report):
     md = render_markdown(report)
-    order = [md.index(f"`{name}`") for name in ("decode.fa2", "sink.fa3", "norm.rmsnorm", "moe.bf16", "comm.allreduce_fusion")]
+    names = ("decode.fa2", "sink.fa3", "norm.rmsnorm", "moe.bf16", "comm.allreduce_fusion")
+    order = [md.index(f"`{name}`") for name in names]
     assert order == sorted(order)
 
 

@@ -212,7 +212,7 @@ def prefill(ctx: Any, backend: str) -> str:
 
 
 def cudnn_prefill(ctx: Any) -> str:
-    """cudnn_batch_prefill_with_kv_cache (HND cache, causal, uniform lengths)."""
+    """cudnn_batch_prefill_with_kv_cache (HND cache, causal, packed q with element offsets)."""
     _require_cudnn()
     import flashinfer  # type: ignore
 
@@ -221,10 +221,14 @@ def cudnn_prefill(ctx: Any) -> str:
     q = torch.randn(BATCH * KV_LEN, HQ, HEAD_DIM, dtype=DTYPE, device=dev)
     k, v = kv.hnd()
     lens = kv.seq_lens.view(BATCH, 1, 1, 1)
+    # cuDNN's q/o batch stride is one token; requests are found by element offsets
+    # (flashinfer/cudnn/prefill.py _build_prefill_graph, ragged q/o).
+    offsets = (torch.arange(BATCH + 1, device=dev) * KV_LEN * HQ * HEAD_DIM).to(torch.int32)
     out, _ = flashinfer.prefill.cudnn_batch_prefill_with_kv_cache(
         q, k, v, 1.0 / math.sqrt(HEAD_DIM), _workspace(dev), max_token_per_sequence=KV_LEN,
         max_sequence_kv=KV_LEN, actual_seq_lens_q=lens, actual_seq_lens_kv=lens,
-        block_tables=kv.block_tables, causal=True, return_lse=True,
+        block_tables=kv.block_tables, causal=True, return_lse=False,
+        batch_offsets_q=offsets, batch_offsets_o=offsets,
     )
     torch.cuda.synchronize(dev)
     return close_to("cudnn prefill", out, _prefill_ref(kv, q), ATOL, RTOL)

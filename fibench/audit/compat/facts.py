@@ -96,7 +96,8 @@ def collect_facts() -> dict[str, Any]:
     _field(facts, notes, "git_version", lambda: getattr(__import__("flashinfer"), "__git_version__", None))
     _field(facts, notes, "build_meta", _build_meta)
     _field(facts, notes, "cuda_reported", _cuda_reported)
-    facts["cuda_reported_by"] = "flashinfer.jit.cpp_ext.get_cuda_version (nvcc under CUDA_HOME, else torch.version.cuda)"
+    facts["cuda_reported_by"] = ("flashinfer.jit.cpp_ext.get_cuda_version "
+                                 "(nvcc under CUDA_HOME, else torch.version.cuda)")
     _field(facts, notes, "nvcc_path", _nvcc_path)
     _field(facts, notes, "dirs", _dirs)
     dirs = facts.pop("dirs") or {}

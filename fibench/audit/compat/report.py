@@ -90,13 +90,14 @@ def render_cuda(report: CompatReport) -> list[str]:
     """CUDA version matrix and flags."""
     v = report.cuda
     fi_cuda = v.flashinfer_cuda or f"not reported ({v.notes.get('flashinfer_cuda', 'unknown')})"
+    src = v.sources.get
     rows = [
-        ("Driver (NVML)", f"{v.driver_version or '-'} (supports CUDA {v.driver_cuda or '-'})", v.sources.get("driver_cuda")),
-        ("torch CUDA runtime", v.torch_cuda or "none (CPU-only torch)", v.sources.get("torch_cuda")),
-        ("nvcc used by FlashInfer's JIT", f"{v.nvcc or 'not found'} {v.nvcc_path or ''}".strip(), v.sources.get("nvcc")),
-        ("CUDA FlashInfer's version gates see", fi_cuda, v.sources.get("flashinfer_cuda")),
-        ("CUDA recorded in the FlashInfer wheel", "not reported", v.sources.get("flashinfer_wheel_cuda")),
-        ("flashinfer-jit-cache", v.jit_cache_package or "not installed", v.sources.get("jit_cache_package")),
+        ("Driver (NVML)", f"{v.driver_version or '-'} (supports CUDA {v.driver_cuda or '-'})", src("driver_cuda")),
+        ("torch CUDA runtime", v.torch_cuda or "none (CPU-only torch)", src("torch_cuda")),
+        ("nvcc used by FlashInfer's JIT", f"{v.nvcc or 'not found'} {v.nvcc_path or ''}".strip(), src("nvcc")),
+        ("CUDA FlashInfer's version gates see", fi_cuda, src("flashinfer_cuda")),
+        ("CUDA recorded in the FlashInfer wheel", "not reported", src("flashinfer_wheel_cuda")),
+        ("flashinfer-jit-cache", v.jit_cache_package or "not installed", src("jit_cache_package")),
         ("flashinfer-cubin", v.cubin_package or "not installed", "importlib.metadata"),
         ("Compute capability", f"SM {v.compute_capability}" if v.compute_capability else "- (no GPU)", "torch"),
     ]

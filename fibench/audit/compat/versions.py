@@ -101,7 +101,8 @@ def version_flags(v: CudaVersions) -> list[VersionFlag]:
     driver, torch_cu, nvcc = parse_version(v.driver_cuda), parse_version(v.torch_cuda), parse_version(v.nvcc)
     fi_cu, cc = parse_version(v.flashinfer_cuda), parse_cc(v.compute_capability)
     if torch_cu is None:
-        flags.append(VersionFlag("error", "torch-no-cuda", "torch has no CUDA runtime (CPU-only build): no kernel can run"))
+        flags.append(VersionFlag("error", "torch-no-cuda",
+                                 "torch has no CUDA runtime (CPU-only build): no kernel can run"))
     if driver and torch_cu and torch_cu > driver:
         flags.append(VersionFlag("error", "torch-newer-than-driver",
                                  f"torch CUDA {v.torch_cuda} is newer than the driver supports ({v.driver_cuda}); "
@@ -111,8 +112,8 @@ def version_flags(v: CudaVersions) -> list[VersionFlag]:
                                  "no nvcc found for FlashInfer's JIT: only AOT or already cached modules can load"))
     if driver and nvcc and nvcc[0] > driver[0]:
         flags.append(VersionFlag("error", "nvcc-major-newer-than-driver",
-                                 f"nvcc {v.nvcc} targets a newer CUDA major than the driver supports ({v.driver_cuda}): "
-                                 "JIT-compiled modules will not load"))
+                                 f"nvcc {v.nvcc} targets a newer CUDA major than the driver supports "
+                                 f"({v.driver_cuda}): JIT-compiled modules will not load"))
     elif driver and nvcc and nvcc > driver:
         flags.append(VersionFlag("warning", "nvcc-newer-than-driver",
                                  f"nvcc {v.nvcc} is newer than the driver's CUDA {v.driver_cuda}: SASS modules load "
