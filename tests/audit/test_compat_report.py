@@ -49,8 +49,18 @@ def test_rows_follow_family_order(report):
     assert order == sorted(order)
 
 
+def test_family_summary_lists_variants_by_status(report):
+    md = render_markdown(report)
+    section = md[md.index("## Summary by feature family"):md.index("## Features")]
+    assert "| Feature | ✅ works | ❌ fails | 🔧 not built | ➖ not applicable |" in section
+    assert "| paged decode attention | fa2 | cudnn | fa3 | trtllm-gen |" in section
+    assert "| fused MoE | - | bf16 | fp8 | - |" in section
+    assert "skipped" not in section
+
+
 def test_summary_counts_and_header(report):
     md = render_markdown(report)
+    assert "Command: `fibench audit compat --timeout 300 --build`" in md
     assert md.startswith("# FlashInfer compatibility: NVIDIA H100 80GB HBM3 (SM 9.0)")
     assert "**3 works, 5 fails, 2 not built, 1 not applicable** of 11 probes." in md
     assert report.counts() == {"works": 3, "fails": 5, "not built": 2, "not applicable": 1, "skipped": 0}
@@ -90,6 +100,7 @@ def test_failure_details_include_log_tail(report):
     assert "### `sink.fa3`: runtime error" in details
     assert "Ninja build failed. Ninja output:" in details
     assert "### `decode.fa2`" not in details
+    assert "Reproduce: `python -m fibench.audit.compat.probe run comm.allreduce_fusion --build`" in details
 
 
 def test_json_round_trip_keeps_every_result(report, tmp_path):

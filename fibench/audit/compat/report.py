@@ -72,6 +72,37 @@ def _modules_cell(r: ProbeResult) -> str:
     return ", ".join(f"`{m.name}` ({m.state})" for m in r.modules)
 
 
+def render_family_summary(report: CompatReport) -> list[str]:
+    """One row per feature family: which variants (backends) ended in which status."""
+    cols = (Status.WORKS, Status.FAILS, Status.NOT_BUILT, Status.NOT_APPLICABLE, Status.SKIPPED)
+    present = [c for c in cols if any(r.status is c for r in report.results)]
+    lines = ["## Summary by feature family", "",
+             "| Feature | " + " | ".join(STATUS_LABEL[c] for c in present) + " |",
+             "|---|" + "---|" * len(present)]
+    for family in [f for f in FAMILY_ORDER if any(r.family == f for r in report.results)]:
+        cells = []
+        for status in present:
+            names = [r.name.split(".", 1)[-1] for r in report.results if r.family == family and r.status is status]
+            cells.append(", ".join(names) or "-")
+        lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def command_line(options: dict[str, Any]) -> str:
+    """The `fibench audit compat` invocation that produced a report with ``options``."""
+    parts = ["fibench audit compat"]
+    if isinstance(options.get("timeout_s"), (int, float)):
+        parts.append(f"--timeout {options['timeout_s']:g}")
+    if options.get("build"):
+        parts.append("--build")
+    if options.get("only"):
+        parts.append(f"--only {options['only']}")
+    parts += [f"--timeout-for {k}={v:g}" for k, v in (options.get("timeout_overrides") or {}).items()]
+    if options.get("device_index"):
+        parts.append(f"--device-index {options['device_index']}")
+    return " ".join(parts)
+
+
 def render_features(report: CompatReport) -> list[str]:
     """The feature table: one row per probe, family order."""
     lines = ["## Features", "",
@@ -145,7 +176,8 @@ def render_failures(report: CompatReport) -> list[str]:
         return []
     lines = ["## Failure details", ""]
     for r in failed:
-        lines += [f"### `{r.name}`: {r.category.value if r.category else ''}", "", f"{_cell(r.reason)}", ""]
+        lines += [f"### `{r.name}`: {r.category.value if r.category else ''}", "", f"{_cell(r.reason)}", "",
+                  f"Reproduce: `python -m fibench.audit.compat.probe run {r.name} --build`", ""]
         if r.log_tail:
             lines += ["<details><summary>log tail</summary>", "", "```", r.log_tail, "```", "", "</details>", ""]
     return lines
@@ -178,11 +210,11 @@ def render_markdown(report: CompatReport) -> str:
         f"nvcc {report.cuda.nvcc or '-'} · {report.created_at}", "",
         f"**{summary}** of {len(report.results)} probes. "
         f"Build {'allowed (--build)' if opts.get('build') else 'not allowed: missing JIT modules show as not built'}; "
-        f"timeout {opts.get('timeout_s', '-')} s per probe.", "",
+        f"timeout {opts.get('timeout_s', 0):g} s per probe. Command: `{command_line(opts)}`", "",
         "Each probe runs in its own process on tiny inputs; *works* means the kernel ran and its output "
         "passed the check shown (torch fp32 reference or sampling invariants).", "",
     ]
-    parts = (render_features, render_cuda, render_arch, render_what_to_do, render_failures, render_environment)
+    parts = (render_family_summary, render_features, render_cuda, render_arch, render_what_to_do, render_failures, render_environment)
     body = [line for part in parts for line in part(report)]
     return "\n".join(head + body).rstrip() + "\n"
 
