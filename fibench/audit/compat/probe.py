@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -45,8 +46,10 @@ def resolve(target: str) -> Callable[..., Any]:
 def _failure(probe: Probe, exc: BaseException, uses: list[ModuleUse], t0: float) -> ProbeResult:
     text = f"{type(exc).__name__}: {exc}"
     category = Category.WRONG_RESULT if type(exc).__name__ == "CheckFailed" else categorize(text)
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    print(trace, file=sys.stderr, flush=True)
     return ProbeResult(probe.name, probe.family, Status.FAILS, first_error_line(text, category), category,
-                       modules=uses, elapsed_s=time.monotonic() - t0, log_tail=tail(text))
+                       modules=uses, elapsed_s=time.monotonic() - t0, log_tail=tail(trace, lines=20))
 
 
 def _needs(probe: Probe) -> list[ModuleUse]:

@@ -175,9 +175,10 @@ def render_failures(report: CompatReport) -> list[str]:
     if not failed:
         return []
     lines = ["## Failure details", ""]
+    build = " --build" if report.options.get("build") else ""
     for r in failed:
         lines += [f"### `{r.name}`: {r.category.value if r.category else ''}", "", f"{_cell(r.reason)}", "",
-                  f"Reproduce: `python -m fibench.audit.compat.probe run {r.name} --build`", ""]
+                  f"Reproduce: `python -m fibench.audit.compat.probe run {r.name}{build}`", ""]
         if r.log_tail:
             lines += ["<details><summary>log tail</summary>", "", "```", r.log_tail, "```", "", "</details>", ""]
     return lines
