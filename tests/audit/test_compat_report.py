@@ -19,6 +19,12 @@ def report() -> CompatReport:
     return load_report(FIXTURE)
 
 
+def _section(report: CompatReport, start: str, end: str) -> str:
+    """The rendered compat.md from heading ``start`` up to heading ``end``."""
+    md = render_markdown(report)
+    return md[md.index(start):md.index(end)]
+
+
 def _row(md: str, probe: str) -> str:
     rows = [ln for ln in md.splitlines() if ln.startswith("| ") and f"`{probe}`" in ln]
     assert len(rows) == 1, f"expected one table row for {probe}, got {rows}"
@@ -50,8 +56,7 @@ def test_rows_follow_family_order(report):
 
 
 def test_family_summary_lists_variants_by_status(report):
-    md = render_markdown(report)
-    section = md[md.index("## Summary by feature family"):md.index("## Features")]
+    section = _section(report, "## Summary by feature family", "## Features")
     assert "| Feature | ✅ works | ❌ fails | 🔧 not built | ➖ not applicable |" in section
     assert "| paged decode attention | fa2 | cudnn | fa3 | trtllm-gen |" in section
     assert "| fused MoE | - | bf16 | fp8 | - |" in section
@@ -67,8 +72,7 @@ def test_summary_counts_and_header(report):
 
 
 def test_cuda_section_flags_and_unreported_wheel_cuda(report):
-    md = render_markdown(report)
-    section = md[md.index("## CUDA versions"):md.index("## Arch-specific paths")]
+    section = _section(report, "## CUDA versions", "## Arch-specific paths")
     assert "| torch CUDA runtime | 13.0 |" in section
     assert "| Driver (NVML) | 575.57.08 (supports CUDA 12.9) |" in section
     assert "| CUDA recorded in the FlashInfer wheel | not reported |" in section
@@ -77,15 +81,13 @@ def test_cuda_section_flags_and_unreported_wheel_cuda(report):
 
 
 def test_arch_section_marks_fa3_and_trtllm_gen(report):
-    md = render_markdown(report)
-    section = md[md.index("## Arch-specific paths on SM 9.0"):md.index("## What to do")]
+    section = _section(report, "## Arch-specific paths on SM 9.0", "## What to do")
     assert "| FA3 attention (Hopper wgmma/TMA, sm_90a) | yes |" in section
     assert "| trtllm-gen kernels (prebuilt cubins downloaded at first use) | no |" in section
 
 
 def test_what_to_do_has_one_entry_per_category_seen(report):
-    md = render_markdown(report)
-    section = md[md.index("## What to do"):md.index("## Failure details")]
+    section = _section(report, "## What to do", "## Failure details")
     entries = [ln for ln in section.splitlines() if ln.startswith("- **")]
     keys = [ln.split("**")[1] for ln in entries]
     assert sorted(keys) == sorted(["not built", "missing package", "runtime error", "wrong result", "timeout",
@@ -95,8 +97,7 @@ def test_what_to_do_has_one_entry_per_category_seen(report):
 
 
 def test_failure_details_include_log_tail(report):
-    md = render_markdown(report)
-    details = md[md.index("## Failure details"):md.index("## Environment")]
+    details = _section(report, "## Failure details", "## Environment")
     assert "### `sink.fa3`: runtime error" in details
     assert "Ninja build failed. Ninja output:" in details
     assert "### `decode.fa2`" not in details
