@@ -1,8 +1,68 @@
-"""Placeholder for `fibench audit skips`; replaced by the module that implements it."""
+"""`fibench audit skips PATH`: the Typer command (thin: parse, call the library, print)."""
 
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fibench.cli_common import one_line_errors
 from fibench.errors import UsageError
 
+PathArg = Annotated[Path, typer.Argument(help="Test tree (directory) or a single test file to scan.")]
+OutOption = Annotated[
+    Optional[Path],
+    typer.Option("--out", help="Output directory for skips.csv and skips.md [default: fibench-results/skips-<timestamp>]."),
+]
+RulesOption = Annotated[
+    Optional[Path],
+    typer.Option("--rules", help="TOML rules file for categorising reasons (see fibench/audit/skips/rules.toml)."),
+]
+RulesModeOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--rules-mode",
+        help="With --rules: 'replace' the default rules (default) or 'extend' them (your rules are tried first).",
+    ),
+]
+JunitOption = Annotated[
+    Optional[list[Path]],
+    typer.Option("--junit", help="pytest JUnit XML file of a real run (repeatable): adds skipped/xfailed outcomes."),
+]
+BaselineOption = Annotated[
+    Optional[Path],
+    typer.Option("--baseline", help="skips.csv from an earlier run: adds the change per category and per reason."),
+]
 
-def skips_command() -> None:
-    """Not implemented yet."""
-    raise UsageError("fibench audit skips is not implemented yet")
+
+@one_line_errors
+def skips_command(
+    path: PathArg,
+    out: OutOption = None,
+    rules: RulesOption = None,
+    rules_mode: RulesModeOption = None,
+    junit: JunitOption = None,
+    baseline: BaselineOption = None,
+) -> None:
+    """Audit what a pytest test tree skips and xfails, and why, by reading its source
+    (nothing is imported or run). Writes skips.csv (one row per site) and skips.md
+    (summary, categories, reasons by category, top files) and prints a summary."""
+    from fibench.audit.skips.audit import run_audit, write_outputs
+    from fibench.audit.skips.console import print_summary
+    from fibench.audit.skips.result import AuditOptions
+
+    if rules_mode is not None and rules is None:
+        raise UsageError("--rules-mode needs --rules")
+    options = AuditOptions(
+        path=path,
+        rules=rules,
+        rules_mode=rules_mode or "replace",
+        junit=tuple(junit or ()),
+        baseline=baseline,
+    )
+    result = run_audit(options)
+    out_dir = out or Path("fibench-results") / f"skips-{datetime.now():%Y%m%d-%H%M%S}"
+    written = write_outputs(result, out_dir)
+    print_summary(result, written)

@@ -1,0 +1,188 @@
+"""Categorisation rules: load them from TOML, check them, apply them in order.
+
+A rules file is a list of ``[[rule]]`` tables, tried top to bottom; the first rule
+that matches a site decides its category, and its ``id`` goes in the CSV. A site no
+rule matches is ``Other`` with an empty rule id.
+
+Keys of a rule:
+- ``id`` (required): unique name, shown in the CSV's ``rule_id`` column.
+- ``category`` (required): one of :data:`CATEGORIES`.
+- ``pattern`` (required): a Python regex, searched (not anchored), case-insensitive
+  unless ``case_sensitive = true``.
+- ``match``: what text the pattern is searched in (default ``"reason"``):
+  ``"reason"``: the rendered reason, placeholders included (``FA3 is not supported on
+  {device}``; for importorskip ``requires module 'NAME'``);
+  ``"condition"``: the mark's condition and the ``if``/``except`` guards around the
+  site, one per line (``torch.cuda.get_device_capability()[0] < 9``);
+  ``"any"``: reason, then condition, on separate lines.
+- ``kinds``: only sites of these kinds (``importorskip``, ``runtime skip``, ...).
+- ``description``, ``case_sensitive``: optional.
+
+Loading: the default file ships in the package (``rules.toml``). ``--rules FILE``
+replaces it (mode ``replace``) or is put in front of it (mode ``extend``: user rules
+are tried first). Any problem (missing file, bad TOML, bad regex, unknown category,
+unknown key, duplicate id) raises :class:`RulesError`, a one-line usage error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from fibench.audit.skips.marks import KINDS
+from fibench.audit.skips.site import Site
+from fibench.errors import UsageError
+
+CATEGORIES = (
+    "Hardware Requirements",
+    "Feature Unsupported",
+    "Parameter Validation",
+    "Environment Issues",
+    "Backend Limitations",
+    "Other",
+)
+MATCH_FIELDS = ("reason", "condition", "any")
+RULE_MODES = ("replace", "extend")
+_KEYS = {"id", "category", "pattern", "match", "kinds", "description", "case_sensitive"}
+DEFAULT_RULES = "rules.toml"
+
+
+class RulesError(UsageError):
+    """A rules file cannot be used (reported as one line, exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One compiled categorisation rule."""
+
+    id: str
+    category: str
+    pattern: re.Pattern[str]
+    match: str = "reason"
+    kinds: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Rules in the order they are tried, and where they came from (for the report)."""
+
+    rules: tuple[Rule, ...]
+    sources: tuple[str, ...]
+
+
+def default_rules_text() -> str:
+    """The rules file shipped with fibench."""
+    return resources.files("fibench.audit.skips").joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
+
+
+def load_rules(path: Path | None = None, mode: str = "replace") -> RuleSet:
+    """The rules to apply: the defaults; or ``path``'s rules alone (``replace``) or in
+    front of the defaults (``extend``)."""
+    if mode not in RULE_MODES:
+        raise RulesError(f"unknown rules mode {mode!r} (use one of: {', '.join(RULE_MODES)})")
+    default = parse_rules(default_rules_text(), f"fibench/audit/skips/{DEFAULT_RULES}")
+    if path is None:
+        return RuleSet(tuple(default), ("default",))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RulesError(f"rules file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"cannot read rules file {path}: {exc}") from None
+    user = parse_rules(text, str(path))
+    if mode == "replace":
+        return RuleSet(tuple(user), (str(path),))
+    _check_unique(user + default, f"{path} + default rules")
+    return RuleSet(tuple(user + default), (str(path), "default"))
+
+
+def parse_rules(text: str, source: str) -> list[Rule]:
+    """Parse and check the rules in a TOML document; ``source`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{source}: not valid TOML: {exc}") from None
+    extra = set(data) - {"rule", "version"}
+    if extra:
+        raise RulesError(f"{source}: unknown top-level key(s): {', '.join(sorted(extra))} (expected [[rule]] tables)")
+    tables = data.get("rule")
+    if not isinstance(tables, list) or not tables:
+        raise RulesError(f"{source}: defines no rules (expected one or more [[rule]] tables)")
+    rules = [_rule(table, n, source) for n, table in enumerate(tables, start=1)]
+    _check_unique(rules, source)
+    return rules
+
+
+def _rule(table: object, n: int, source: str) -> Rule:
+    where = f"{source}: rule {n}"
+    if not isinstance(table, dict):
+        raise RulesError(f"{where}: expected a table")
+    if isinstance(table.get("id"), str):
+        where += f" ({table['id']})"
+    unknown = set(table) - _KEYS
+    if unknown:
+        raise RulesError(f"{where}: unknown key(s): {', '.join(sorted(unknown))}")
+    for key in ("id", "category", "pattern"):
+        if not isinstance(table.get(key), str) or not table[key]:
+            raise RulesError(f"{where}: '{key}' is required and must be a non-empty string")
+    if table["category"] not in CATEGORIES:
+        raise RulesError(f"{where}: unknown category {table['category']!r} (use one of: {', '.join(CATEGORIES)})")
+    match = table.get("match", "reason")
+    if match not in MATCH_FIELDS:
+        raise RulesError(f"{where}: unknown match {match!r} (use one of: {', '.join(MATCH_FIELDS)})")
+    kinds = table.get("kinds", [])
+    if not isinstance(kinds, list) or any(k not in KINDS for k in kinds):
+        raise RulesError(f"{where}: kinds must be a list of: {', '.join(KINDS)}")
+    flags = 0 if table.get("case_sensitive", False) is True else re.IGNORECASE
+    try:
+        pattern = re.compile(table["pattern"], flags)
+    except re.error as exc:
+        raise RulesError(f"{where}: bad regex: {exc}") from None
+    return Rule(table["id"], table["category"], pattern, match, tuple(kinds), str(table.get("description", "")))
+
+
+def _check_unique(rules: Iterable[Rule], source: str) -> None:
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            raise RulesError(f"{source}: duplicate rule id {rule.id!r}")
+        seen.add(rule.id)
+
+
+def categorise(rules: RuleSet, kind: str, reason: str, condition: str = "") -> tuple[str, str]:
+    """(category, rule id) for a reason; ``("Other", "")`` when no rule matches."""
+    for rule in rules.rules:
+        if rule.kinds and kind not in rule.kinds:
+            continue
+        if rule.match == "reason":
+            text = reason
+        elif rule.match == "condition":
+            text = condition
+        else:
+            text = f"{reason}\n{condition}"
+        if rule.pattern.search(text):
+            return rule.category, rule.id
+    return "Other", ""
+
+
+def site_condition(site: Site) -> str:
+    """The condition text rules see: the mark's condition, then the guards."""
+    return "\n".join(part for part in (site.condition, site.guard) if part)
+
+
+def categorise_sites(sites: Iterable[Site], rules: RuleSet) -> list[Site]:
+    """Copies of ``sites`` with ``category`` and ``rule_id`` filled in."""
+    out = []
+    for site in sites:
+        category, rule_id = categorise(rules, site.kind, site.reason, site_condition(site))
+        out.append(replace(site, category=category, rule_id=rule_id))
+    return out

@@ -1,0 +1,146 @@
+"""Scan a test tree: read every Python file, walk its AST, resolve aliases across files.
+
+Nothing is imported or run. Files that cannot be read, decoded cleanly, parsed, or
+walked (nesting too deep) are listed in the result and the scan goes on.
+
+Cross-file aliases: a name imported from another scanned module (``from .utils import
+requires_gpu``) and used where a mark goes resolves to the mark instance that module
+binds to that name. Candidates are modules whose file stem (or package directory, for
+``__init__.py``) equals the last component of the imported module; when several
+match, the one sharing the longest directory prefix with the user wins. A definition
+that nothing in the tree uses is kept as one site at its definition.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+from fibench.audit.skips.site import Site
+from fibench.audit.skips.sources import Note, decode_source, find_sources
+from fibench.audit.skips.walker import AliasDefinition, ModuleSites, ModuleWalker, PendingUse, use_of
+
+
+@dataclass
+class ScanResult:
+    """Sites found under one root, plus what could not be scanned and why."""
+
+    root: Path
+    files_found: int = 0  # Python files found under root
+    files_walked: int = 0  # parsed into an AST and walked (they mention skip/xfail or an alias)
+    files_checked: int = 0  # only compiled: nothing in them can skip (syntax checked)
+    sites: list[Site] = field(default_factory=list)
+    unparsable: list[Note] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+
+def module_stem(rel: str) -> str:
+    """The name a module is imported by, last component: ``a/utils.py`` -> ``utils``,
+    ``a/pkg/__init__.py`` -> ``pkg``."""
+    path = PurePosixPath(rel)
+    return path.parent.name if path.stem == "__init__" else path.stem
+
+
+def scan_tree(root: Path) -> ScanResult:
+    """Scan ``root`` (a directory or one file) and return its sites in file/line order.
+
+    Only files that mention ``skip`` or ``xfail``, or a mark alias another file
+    defines, can hold a site; those are parsed into an AST and walked. The others are
+    only compiled (about 3x cheaper than building the AST) so that files which do not
+    parse are still listed."""
+    files, notes = find_sources(root)
+    result = ScanResult(root=root, files_found=len(files), notes=list(notes))
+    found: list[ModuleSites] = []
+    deferred: list[tuple[str, str]] = []
+    for source in files:
+        try:
+            data = source.path.read_bytes()
+        except OSError as exc:
+            result.unparsable.append(Note(source.rel, f"unreadable: {exc.strerror or exc}"))
+            continue
+        decoded = decode_source(data)
+        if decoded.note:
+            result.notes.append(Note(source.rel, decoded.note))
+        if "skip" in decoded.text or "xfail" in decoded.text:
+            _walk(source.rel, decoded.text, result, found)
+        else:
+            deferred.append((source.rel, decoded.text))
+    alias_names = {d.name for module in found for d in module.definitions}
+    for rel, text in deferred:
+        if any(name in text for name in alias_names):
+            _walk(rel, text, result, found)
+        else:
+            _syntax_check(rel, text, result)
+    definitions = [d for module in found for d in module.definitions]
+    used = {(module.rel, name) for module in found for name in module.used_aliases}
+    resolved, used_elsewhere = _resolve([p for module in found for p in module.pending], definitions)
+    used |= used_elsewhere
+    for module in found:
+        result.sites.extend(module.sites)
+    result.sites.extend(resolved)
+    result.sites.extend(d.site for d in definitions if (d.site.file, d.name) not in used)
+    result.sites.sort(key=lambda s: (s.file, s.line))
+    return result
+
+
+def _parse(rel: str, text: str, result: ScanResult, mode: str) -> ast.Module | None:
+    """Parse (``mode="ast"``) or only compile (``mode="check"``) one file; a file that
+    fails is added to ``result.unparsable``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes etc. are not our business
+            if mode == "ast":
+                return ast.parse(text, filename=rel)
+            compile(text, rel, "exec", dont_inherit=True)
+            return None
+    except SyntaxError as exc:
+        result.unparsable.append(Note(rel, f"line {exc.lineno}: {exc.msg}"))
+    except (ValueError, RecursionError, MemoryError) as exc:
+        result.unparsable.append(Note(rel, f"{type(exc).__name__}: {exc}"))
+    return None
+
+
+def _syntax_check(rel: str, text: str, result: ScanResult) -> None:
+    before = len(result.unparsable)
+    _parse(rel, text, result, "check")
+    if len(result.unparsable) == before:
+        result.files_checked += 1
+
+
+def _walk(rel: str, text: str, result: ScanResult, found: list[ModuleSites]) -> None:
+    tree = _parse(rel, text, result, "ast")
+    if tree is None:
+        return
+    try:
+        found.append(ModuleWalker(rel, tree).walk())
+    except RecursionError:
+        result.unparsable.append(Note(rel, "nested too deeply to walk"))
+        return
+    result.files_walked += 1
+
+
+def _resolve(
+    pending: Iterable[PendingUse], definitions: list[AliasDefinition]
+) -> tuple[list[Site], set[tuple[str, str]]]:
+    """Sites for pending uses that name an alias defined in another scanned module."""
+    by_key: dict[tuple[str, str], list[AliasDefinition]] = {}
+    for definition in definitions:
+        by_key.setdefault((module_stem(definition.site.file), definition.name), []).append(definition)
+    sites: list[Site] = []
+    used: set[tuple[str, str]] = set()
+    for use in pending:
+        candidates = by_key.get((use.module, use.name))
+        if not candidates:
+            continue
+        best = max(candidates, key=lambda d: _shared_prefix(d.site.file, use.site.file))
+        used.add((best.site.file, best.name))
+        sites.append(use_of(best.site, use.site))
+    return sites, used
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    return len(os.path.commonprefix([PurePosixPath(a).parent.parts, PurePosixPath(b).parent.parts]))

@@ -1,0 +1,367 @@
+"""Walk one module's AST and collect its skip/xfail sites.
+
+Name resolution is flow-insensitive and per module: ``import pytest [as pt]``,
+``from pytest import mark, skip [as s]``, module-level aliases (``skip =
+pytest.mark.skip``, ``mark = pytest.mark``) all resolve to a dotted ``pytest.*`` name;
+``pytest`` itself resolves even where it was never imported.
+
+A mark *instance* assigned to a module-level name (``requires_gpu =
+pytest.mark.skipif(...)``) is an alias definition, not a site: every later use of the
+name (``@requires_gpu``, ``pytestmark = requires_gpu``, ``marks=requires_gpu``) is a site
+carrying the definition's condition and reason. Uses of a name imported from another
+module, in a mark position (decorator, ``pytestmark``, ``marks=``, ``applymarker``),
+are handed back as :class:`PendingUse` for :mod:`fibench.audit.skips.scan` to resolve
+across files.
+
+Each site records where it sits: the enclosing test/function/class (qualified, e.g.
+``TestX.test_y``), what that is (test / fixture / helper / class / module), how the
+mark is attached (``via``), and the ``if``/``except`` guards around it inside its
+function.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+from dataclasses import dataclass, field, replace
+from typing import Iterator
+
+from fibench.audit.skips import marks
+from fibench.audit.skips.reasons import const_value, group_key
+from fibench.audit.skips.site import Site
+
+MARK_POSITIONS = ("decorator", "class decorator", "pytestmark", "param", "applymarker")
+
+
+@dataclass(frozen=True)
+class PendingUse:
+    """A name imported from another module, used where a mark goes."""
+
+    module: str  # last component of the module it was imported from ("utils")
+    name: str  # the name in that module
+    site: Site  # the use site, filled from the definition once resolved
+
+
+@dataclass(frozen=True)
+class AliasDefinition:
+    """A mark instance bound to a module-level name, as a site at its definition."""
+
+    name: str
+    site: Site
+
+
+@dataclass(frozen=True)
+class _Where:
+    function: str = "<module>"
+    context: str = "module"
+    via: str = "call"
+    guards: tuple[str, ...] = ()
+    param_id: str = ""
+
+
+@dataclass
+class ModuleSites:
+    """Everything one module contributes."""
+
+    rel: str
+    sites: list[Site] = field(default_factory=list)
+    pending: list[PendingUse] = field(default_factory=list)
+    definitions: list[AliasDefinition] = field(default_factory=list)
+    used_aliases: set[str] = field(default_factory=set)
+
+
+def _last(module: str) -> str:
+    return module.rsplit(".", 1)[-1]
+
+
+def _normalise(name: str) -> str:
+    return "pytest" + name[len("_pytest.outcomes") :] if name.startswith("_pytest.outcomes") else name
+
+
+class ModuleWalker:
+    """Collects the sites of one parsed module; call :meth:`walk` once."""
+
+    def __init__(self, rel: str, tree: ast.Module):
+        self.rel = rel
+        self.tree = tree
+        self.names: dict[str, str] = {"pytest": "pytest"}  # local name -> dotted name
+        self.imported: dict[str, tuple[str, str]] = {}  # local name -> (module, name there)
+        self.star_modules: list[str] = []
+        self.consts: dict[str, str] = {}
+        self.aliases: dict[str, Site] = {}
+        self.alias_nodes: set[int] = set()
+        self.where = _Where()
+        self.scope: list[str] = []
+        self.out = ModuleSites(rel)
+        self._dispatch = {
+            ast.FunctionDef: self._function,
+            ast.AsyncFunctionDef: self._function,
+            ast.ClassDef: self._class,
+            ast.Import: self._import,
+            ast.ImportFrom: self._import,
+            ast.Assign: self._assign,
+            ast.AnnAssign: self._assign,
+            ast.AugAssign: self._assign,
+            ast.If: self._if,
+            ast.IfExp: self._if,
+            ast.Try: self._try,
+            ast.Call: self._call,
+            ast.Attribute: self._reference,
+            ast.Name: self._reference,
+        }
+        if hasattr(ast, "TryStar"):
+            self._dispatch[ast.TryStar] = self._try
+
+    # ---- entry -------------------------------------------------------------------
+    def walk(self) -> ModuleSites:
+        """Collect module-level names first, then walk the whole module."""
+        self._module_names(self.tree.body)
+        for name, site in self.aliases.items():
+            self.out.definitions.append(AliasDefinition(name, site))
+        for stmt in self.tree.body:
+            self.visit(stmt)
+        return self.out
+
+    def visit(self, node: ast.AST) -> None:
+        """Visit one node: a handler for the node types that matter, else its children."""
+        handler = self._dispatch.get(type(node))
+        if handler is not None:
+            handler(node)
+        else:
+            for child in ast.iter_child_nodes(node):
+                self.visit(child)
+
+    def _visit_all(self, nodes: list) -> None:
+        for node in nodes:
+            if node is not None:
+                self.visit(node)
+
+    @contextlib.contextmanager
+    def _at(self, **changes: object) -> Iterator[None]:
+        saved = self.where
+        self.where = replace(saved, **changes)
+        try:
+            yield
+        finally:
+            self.where = saved
+
+    # ---- names ---------------------------------------------------------------------
+    def qual(self, node: ast.AST) -> str | None:
+        """Dotted name an expression refers to (``pytest.mark.skip``), or None."""
+        if isinstance(node, ast.Name):
+            return self.names.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.qual(node.value)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    def _module_names(self, body: list[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self._import(stmt)
+            elif isinstance(stmt, ast.If):
+                self._module_names(stmt.body + stmt.orelse)
+            elif isinstance(stmt, ast.Try):
+                self._module_names(stmt.body + stmt.orelse + stmt.finalbody)
+                for handler in stmt.handlers:
+                    self._module_names(handler.body)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                if len(targets) == 1 and isinstance(targets[0], ast.Name) and targets[0].id != "pytestmark":
+                    self._module_name(targets[0].id, stmt.value)
+
+    def _module_name(self, name: str, value: ast.expr) -> None:
+        if isinstance(value, (ast.JoinedStr, ast.BinOp)) or (
+            isinstance(value, ast.Constant) and isinstance(value.value, str)
+        ):
+            text = const_value(value, self.consts)
+            if text is not None:
+                self.consts[name] = text
+        elif isinstance(value, (ast.Name, ast.Attribute)):
+            target = self.qual(value)
+            if target and target.startswith("pytest"):
+                self.names[name] = target
+                self.alias_nodes.add(id(value))
+        elif isinstance(value, ast.Call) and self.qual(value.func) in marks.MARK_KINDS:
+            fields = marks.mark_call(marks.MARK_KINDS[self.qual(value.func)], value, self.consts)
+            self.aliases[name] = self._site(fields, value.lineno, alias=name, via="alias definition")
+            self.alias_nodes.add(id(value))
+
+    def _import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                self.names[local] = _normalise(alias.name if alias.asname else local)
+                self.imported[local] = ("", alias.name)
+            return
+        module = node.module or ""
+        for alias in node.names:
+            if alias.name == "*":
+                self.star_modules.append(_last(module))
+                continue
+            local = alias.asname or alias.name
+            if module and not node.level:
+                self.names[local] = _normalise(f"{module}.{alias.name}")
+            self.imported[local] = (module, alias.name)
+
+    # ---- structure -------------------------------------------------------------------
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        qualname = ".".join(self.scope + [node.name])
+        fixture = any(self.qual(d.func if isinstance(d, ast.Call) else d) == "pytest.fixture" for d in node.decorator_list)
+        context = "fixture" if fixture else "test" if node.name.startswith("test") else "helper"
+        with self._at(function=qualname, context=context, via="decorator"):
+            self._visit_all(node.decorator_list)
+        self._visit_all(node.args.defaults + node.args.kw_defaults)
+        self.scope.append(node.name)
+        with self._at(function=qualname, context=context, via="call", guards=(), param_id=""):
+            self._visit_all(node.body)
+        self.scope.pop()
+
+    def _class(self, node: ast.ClassDef) -> None:
+        qualname = ".".join(self.scope + [node.name])
+        with self._at(function=qualname, context="class", via="class decorator"):
+            self._visit_all(node.decorator_list)
+        self._visit_all(node.bases + [kw.value for kw in node.keywords])
+        self.scope.append(node.name)
+        with self._at(function=qualname, context="class", via="call", guards=(), param_id=""):
+            self._visit_all(node.body)
+        self.scope.pop()
+
+    def _assign(self, node: ast.Assign | ast.AnnAssign | ast.AugAssign) -> None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if node.value is None or id(node.value) in self.alias_nodes:
+            return
+        if any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in targets):
+            with self._at(via="pytestmark"):
+                self.visit(node.value)
+            return
+        self._visit_all(targets + [node.value])
+
+    def _if(self, node: ast.If | ast.IfExp) -> None:
+        self.visit(node.test)
+        test = " ".join(ast.unparse(node.test).split())
+        guards = self.where.guards
+        with self._at(guards=guards + (test,)):
+            self._visit_all(node.body if isinstance(node.body, list) else [node.body])
+        with self._at(guards=guards + (f"not ({test})",)):
+            self._visit_all(node.orelse if isinstance(node.orelse, list) else [node.orelse])
+
+    def _try(self, node: ast.Try) -> None:
+        self._visit_all(node.body + node.orelse + node.finalbody)
+        for handler in node.handlers:
+            caught = ast.unparse(handler.type) if handler.type is not None else "Exception"
+            with self._at(guards=self.where.guards + (f"except {caught}",)):
+                self._visit_all(handler.body)
+
+    # ---- constructs -------------------------------------------------------------------
+    def _call(self, node: ast.Call) -> None:
+        target = self.qual(node.func)
+        if target in marks.MARK_KINDS:
+            self._add(marks.mark_call(marks.MARK_KINDS[target], node, self.consts), node.lineno)
+        elif target in marks.CALL_KINDS:
+            self._add(marks.runtime_call(marks.CALL_KINDS[target], node, self.consts), node.lineno)
+        elif target == "pytest.param":
+            self._visit_all(node.args)
+            ident = next((kw.value for kw in node.keywords if kw.arg == "id"), None)
+            param_id = ident.value if isinstance(ident, ast.Constant) and isinstance(ident.value, str) else ""
+            for kw in node.keywords:
+                with self._at(via="param", param_id=param_id) if kw.arg == "marks" else contextlib.nullcontext():
+                    self.visit(kw.value)
+        elif isinstance(node.func, ast.Attribute) and node.func.attr in ("applymarker", "add_marker"):
+            self.visit(node.func)
+            with self._at(via="applymarker"):
+                self._visit_all(node.args + [kw.value for kw in node.keywords])
+        else:
+            self.visit(node.func)
+            self._visit_all(node.args + [kw.value for kw in node.keywords])
+
+    def _reference(self, node: ast.Name | ast.Attribute) -> None:
+        if id(node) in self.alias_nodes:
+            return
+        target = self.qual(node)
+        if target in marks.MARK_KINDS:
+            self._add(marks.bare_mark(marks.MARK_KINDS[target]), node.lineno)
+            return
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                return
+            if node.id in self.aliases:
+                self._use_alias(node.id, node.lineno)
+            elif self.where.via in MARK_POSITIONS:
+                self._maybe_pending(node.id, node.lineno)
+            return
+        if (
+            self.where.via in MARK_POSITIONS
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.imported
+            and not (target or "").startswith("pytest")
+        ):
+            module, name = self.imported[node.value.id]
+            full = f"{module}.{name}" if module else name
+            self.out.pending.append(PendingUse(_last(full), node.attr, self._site(marks.MarkFields(""), node.lineno)))
+            return
+        self.visit(node.value)
+
+    def _maybe_pending(self, name: str, line: int) -> None:
+        if self.names.get(name, "").startswith("pytest"):
+            return
+        if name in self.imported:
+            module, original = self.imported[name]
+            modules = [_last(module)] if module else []
+        else:
+            original, modules = name, self.star_modules
+        for module in modules:
+            self.out.pending.append(PendingUse(module, original, self._site(marks.MarkFields(""), line)))
+
+    def _use_alias(self, name: str, line: int) -> None:
+        self.out.used_aliases.add(name)
+        template = self.aliases[name]
+        here = self._site(marks.MarkFields(template.kind), line, alias=name)
+        self.out.sites.append(use_of(template, here))
+
+    # ---- sites -------------------------------------------------------------------------
+    def _site(self, fields: marks.MarkFields, line: int, alias: str = "", via: str | None = None) -> Site:
+        where = self.where
+        guard = " and ".join(where.guards)
+        return Site(
+            file=self.rel,
+            line=line,
+            function=where.function,
+            context=where.context,
+            kind=fields.kind,
+            via=via or where.via,
+            condition=fields.condition,
+            guard=guard,
+            strict=fields.strict,
+            raises=fields.raises,
+            reason=fields.reason,
+            reason_source=fields.reason_source,
+            group_key=group_key(fields.reason),
+            dynamic=fields.dynamic,
+            unconditional=fields.unconditional and not guard,
+            module=fields.module,
+            minversion=fields.minversion,
+            alias=alias,
+            param_id=where.param_id,
+        )
+
+    def _add(self, fields: marks.MarkFields, line: int) -> None:
+        self.out.sites.append(self._site(fields, line))
+
+
+def use_of(definition: Site, use: Site) -> Site:
+    """A site for one use of an alias: the definition's kind, condition and reason at
+    the use's place; it is unconditional only when the definition is and no guard
+    surrounds the use."""
+    return replace(
+        definition,
+        file=use.file,
+        line=use.line,
+        function=use.function,
+        context=use.context,
+        via=use.via,
+        guard=use.guard,
+        unconditional=definition.unconditional and not use.guard,
+        alias=definition.alias,
+        param_id=use.param_id,
+    )
