@@ -11,7 +11,7 @@ from rich.console import Console
 from fibench.cli_common import one_line_errors
 
 OutOpt = Annotated[Optional[Path], typer.Option(
-    "--out", help="Output directory for compat.md and compat.json [default: fibench-results/compat-<timestamp>].")]
+    "--out", help="Output directory for compat.md and compat.json (default: fibench-results/compat-<timestamp>).")]
 BuildOpt = Annotated[bool, typer.Option(
     "--build", help="Allow probes to JIT-compile missing FlashInfer modules (slow; see --timeout-for).")]
 TimeoutOpt = Annotated[float, typer.Option(
