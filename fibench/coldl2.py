@@ -14,9 +14,13 @@ flashinfer/testing/utils.py, which treats >= 5x L2 as "cache effects negligible"
   through all copies (flashinfer issue #4468: copies beyond the calls captured are never
   used), so K calls per graph is a multiple of ``n`` and at least ``n``.
 * When ``n`` copies do not fit the memory budget or ``n`` exceeds the calls one graph may
-  hold, flush L2 (write FACTOR x L2 bytes) before each timed call, outside the timed span.
-* In-place kernels: mutated tensors are restored before each replay/call (outside the
-  timed span) and, when L2 must be cold, a flush follows the restore.
+  hold, flush L2 (write FACTOR x L2 bytes) before each call instead.
+* Flushes and input restores (in-place kernels) run before each call *inside* the graph
+  but outside that call's timed span: each call is bracketed by its own pair of
+  graph-captured events (``torch.cuda.Event(external=True)``), so no launch overhead and
+  no flush time enter the per-call time.
+* In-place kernels are restored before every call; the restore writes into L2, so unless
+  the user asked for warm L2 a flush follows it (method "flush").
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ class ColdL2Plan:
         cold: True only when no input byte can be served from L2 at kernel start.
         copies: sets of read tensors used (1 = the originals only).
         calls_per_graph: K, calls captured in one graph (1 outside graph mode).
-        restore: restore mutated tensors before each replay (graph) or call (events).
-        flush_bytes: bytes written by each L2 flush (0 = no flush).
+        restore: restore mutated tensors before each call.
+        flush_bytes: bytes written by the L2 flush before each call (0 = no flush).
         note: why the method differs from the request, or other facts.
     """
 
@@ -58,6 +62,12 @@ class ColdL2Plan:
     restore: bool
     flush_bytes: int
     note: str = ""
+
+    @property
+    def per_call_events(self) -> bool:
+        """Each call needs work before it (restore, flush) that must stay outside its
+        timed span, so each call gets its own events (else time = replay / K)."""
+        return self.restore or self.flush_bytes > 0
 
 
 def rotation_copies(traffic_bytes: int, l2_bytes: int, factor: int = FACTOR) -> int:
@@ -107,32 +117,29 @@ def plan_cold_l2(
     if requested not in COLD_L2_MODES:
         raise ValueError(f"unknown cold-L2 mode {requested!r}")
     flush = FACTOR * l2_bytes
+    per_call = min_calls if graph else 1
     if requested == "off":
-        calls = 1 if (mutates or not graph) else min_calls
-        note = "in-place kernel: inputs restored before each replay (1 call per graph)" if (mutates and graph) else ""
-        return ColdL2Plan(requested, "off", False, 1, calls, mutates, 0, note)
+        note = "in-place kernel: inputs restored before each call (warm L2)" if mutates else ""
+        return ColdL2Plan(requested, "off", False, 1, per_call, mutates, 0, note)
     if not graph:
         note = "no-graph mode flushes L2 before each call" if requested == "rotate" else ""
         return ColdL2Plan(requested, "flush", True, 1, 1, mutates, flush, note)
     if requested == "flush":
-        return ColdL2Plan(requested, "flush", True, 1, 1, mutates, flush)
+        return ColdL2Plan(requested, "flush", True, 1, per_call, mutates, flush)
+    if mutates:
+        return ColdL2Plan(requested, "flush", True, 1, per_call, True, flush,
+                          "in-place kernel: inputs restored, then L2 flushed, before each call")
     copies = rotation_copies(traffic_bytes, l2_bytes)
     if copies == 1:
-        if mutates:
-            return ColdL2Plan(requested, "self-evicting", True, 1, 1, True, flush,
-                              "in-place kernel: restore + flush before each replay")
         return ColdL2Plan(requested, "self-evicting", True, 1, min_calls, False, 0,
                           f"one call moves >= {FACTOR}x L2; no copies needed")
     if copies > max_calls:
-        return ColdL2Plan(requested, "flush", True, 1, 1, mutates, flush,
+        return ColdL2Plan(requested, "flush", True, 1, per_call, False, flush,
                           f"rotation needs {copies} copies > {max_calls} calls per graph")
     need = copies * set_bytes
     if need > memory_fraction * free_bytes:
-        return ColdL2Plan(requested, "flush", True, 1, 1, mutates, flush,
+        return ColdL2Plan(requested, "flush", True, 1, per_call, False, flush,
                           f"rotation needs {need / 2**30:.1f} GiB for {copies} copies; "
                           f"{free_bytes / 2**30:.1f} GiB free")
-    if mutates:
-        return ColdL2Plan(requested, "rotate", True, copies, copies, True, flush,
-                          "in-place kernel: copies restored + L2 flushed before each replay")
     calls = copies * math.ceil(max(min_calls, copies) / copies)
     return ColdL2Plan(requested, "rotate", True, copies, calls, False, 0)

@@ -8,7 +8,13 @@ Maps are data (``fibench/kernel_maps/<suite>.toml``)::
     op = "gemm1"                    # logical op
     phase = "gemm1"                 # phase column it rolls up into (must be in phases)
     match = ["GroupProblemShape"]   # regexes searched in the kernel name (any may match)
-    nth = 1                         # optional: only the nth kernel matching `match` in a call
+    nth = 1                         # optional: only the nth kernel matching the rule in a call
+
+    [[backend."torch-grouped"]]
+    op = "activation"
+    phase = "activation"
+    range = "activation"            # instead of `match`: kernels launched inside the backend's
+                                    # fibench.op:activation range (fibench.profiling.op_range)
 
 A kernel matched by two rules is an error naming both (never "first match wins"); a kernel
 matched by none is reported as unmapped.
@@ -34,17 +40,22 @@ class OpRule:
     """One logical op of one backend.
 
     Attributes:
-        op: logical op name; phase: rollup column; patterns: compiled regexes;
-        nth: 1-based occurrence among kernels matching ``patterns`` within one call, or None.
+        op: logical op name; phase: rollup column; patterns: compiled regexes searched in
+        the kernel name; op_range: name of the backend's ``fibench.op:`` range the kernel
+        was launched in (used instead of patterns); nth: 1-based occurrence among the
+        kernels the rule matches within one call, or None.
     """
 
     op: str
     phase: str
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[re.Pattern[str], ...] = ()
     nth: int | None = None
+    op_range: str | None = None
 
-    def matches_name(self, name: str) -> bool:
-        """Whether any pattern occurs in ``name``."""
+    def matches(self, name: str, launched_in: str = "") -> bool:
+        """Whether a kernel named ``name``, launched inside range ``launched_in``, matches."""
+        if self.op_range is not None:
+            return launched_in == self.op_range
         return any(p.search(name) for p in self.patterns)
 
 
@@ -60,8 +71,11 @@ class KernelMap:
         """Rules of ``backend`` (empty when the map has no entry for it)."""
         return self.backends.get(backend, ())
 
-    def classify(self, backend: str, names: list[str]) -> list[OpRule | None]:
+    def classify(self, backend: str, names: list[str], ranges: list[str] | None = None) -> list[OpRule | None]:
         """Logical op of each kernel of one call, in call order (None = unmapped).
+
+        Args:
+            names: kernel names; ranges: the op range each was launched in ("" = none).
 
         Raises:
             KernelMapError: a kernel matches two rules.
@@ -69,10 +83,10 @@ class KernelMap:
         rules = self.rules(backend)
         seen = [0] * len(rules)
         out: list[OpRule | None] = []
-        for name in names:
+        for name, launched_in in zip(names, ranges or [""] * len(names)):
             hits = []
             for i, rule in enumerate(rules):
-                if not rule.matches_name(name):
+                if not rule.matches(name, launched_in):
                     continue
                 seen[i] += 1
                 if rule.nth is None or rule.nth == seen[i]:
@@ -99,11 +113,14 @@ def parse_map(suite: str, data: dict) -> KernelMap:
         for entry in entries:
             where = f"{suite} map, backend {backend}, op {entry.get('op', '?')}"
             try:
-                op, phase, match = entry["op"], entry["phase"], entry["match"]
+                op, phase = entry["op"], entry["phase"]
             except KeyError as exc:
                 raise KernelMapError(f"{where}: missing key {exc}") from None
             if phase not in phases:
                 raise KernelMapError(f"{where}: phase '{phase}' not in phases {list(phases)}")
+            if ("match" in entry) == ("range" in entry):
+                raise KernelMapError(f"{where}: give exactly one of 'match' (name regexes) or 'range'")
+            match = entry.get("match", [])
             match = [match] if isinstance(match, str) else list(match)
             try:
                 patterns = tuple(re.compile(m) for m in match)
@@ -112,7 +129,7 @@ def parse_map(suite: str, data: dict) -> KernelMap:
             nth = entry.get("nth")
             if nth is not None and (not isinstance(nth, int) or nth < 1):
                 raise KernelMapError(f"{where}: nth must be a positive integer")
-            rules.append(OpRule(op, phase, patterns, nth))
+            rules.append(OpRule(op, phase, patterns, nth, entry.get("range")))
         backends[backend] = tuple(rules)
     return KernelMap(suite, phases, backends)
 

@@ -6,20 +6,29 @@ Segmentation is causal, not positional: each call runs inside a profiler range
 call's work is finished (synchronize inside the range). A device activity belongs to call
 ``i`` when it starts inside that range; restores and L2 flushes between calls fall outside
 every range and are dropped.
+
+Backends may mark their steps with :func:`fibench.markers.op_range` (``fibench.op:<name>`` ranges). Each
+activity is linked to the CUDA API call that launched it by CUPTI's correlation id; the
+innermost op range open at that launch is recorded, so kernel maps can attribute generic
+kernels (elementwise, copies) by the step that launched them rather than by name.
 """
 
 from __future__ import annotations
 
+import bisect
+import warnings
 from dataclasses import dataclass
 from typing import Iterable
 
 import torch
 
 from fibench.coldl2 import ColdL2Plan
+from fibench.markers import CALL_MARKER, OP_MARKER
 from fibench.suites.base import Launch
 from fibench.timing import RotationSet
 
-MARKER = "fibench.call."
+MARKER = CALL_MARKER
+_LAUNCH_APIS = ("cuda", "cu")  # runtime/driver API events carry the CUPTI correlation id
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class RawEvent:
     start_ns: int
     dur_ns: int
     stream: int = 0
+    corr: int = 0  # CUPTI correlation id (launch API call <-> device activity)
 
 
 @dataclass(frozen=True)
@@ -43,12 +53,14 @@ class KernelRecord:
         start_us: start relative to the call's first activity (us).
         dur_us: duration (us).
         stream: CUDA stream id.
+        op_range: innermost ``fibench.op:`` range open when it was launched ("" if none).
     """
 
     name: str
     start_us: float
     dur_us: float
     stream: int
+    op_range: str = ""
 
 
 @dataclass
@@ -83,9 +95,17 @@ def segment(events: Iterable[RawEvent], n_calls: int) -> KernelTrace:
     """
     events = list(events)
     windows: dict[int, tuple[int, int]] = {}
+    ranges: list[tuple[int, int, str]] = []
+    launch_ns: dict[int, int] = {}
     for e in events:
-        if not e.device and e.name.startswith(MARKER):
+        if e.device:
+            continue
+        if e.name.startswith(MARKER):
             windows[int(e.name[len(MARKER):])] = (e.start_ns, e.start_ns + e.dur_ns)
+        elif e.name.startswith(OP_MARKER):
+            ranges.append((e.start_ns, e.start_ns + e.dur_ns, e.name[len(OP_MARKER):]))
+        elif e.corr and e.name.startswith(_LAUNCH_APIS):
+            launch_ns[e.corr] = e.start_ns
     missing = [i for i in range(n_calls) if i not in windows]
     if missing:
         raise TraceError(f"profiler ranges missing for calls {missing[:5]}")
@@ -95,17 +115,10 @@ def segment(events: Iterable[RawEvent], n_calls: int) -> KernelTrace:
     for e in events:
         if not e.device or e.name.startswith(MARKER):
             continue
-        # the last window starting at or before the event
-        lo, hi = 0, len(starts)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if starts[mid] <= e.start_ns:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = bisect.bisect_right(starts, e.start_ns)  # windows starting at or before the event
         if lo == 0:
             continue
-        idx, (w0, w1) = order[lo - 1]
+        idx, (_, w1) = order[lo - 1]
         if e.start_ns <= w1:
             per_call[idx].append(e)
     calls = []
@@ -114,8 +127,20 @@ def segment(events: Iterable[RawEvent], n_calls: int) -> KernelTrace:
         if not evs:
             raise TraceError(f"call {i} recorded no GPU activity inside its profiler range")
         t0 = evs[0].start_ns
-        calls.append([KernelRecord(e.name, (e.start_ns - t0) / 1e3, e.dur_ns / 1e3, e.stream) for e in evs])
+        calls.append([KernelRecord(e.name, (e.start_ns - t0) / 1e3, e.dur_ns / 1e3, e.stream,
+                                   _innermost(ranges, launch_ns.get(e.corr))) for e in evs])
     return KernelTrace(calls)
+
+
+def _innermost(ranges: list[tuple[int, int, str]], t: int | None) -> str:
+    """Name of the latest-starting range containing time ``t`` ("" if none or t is None)."""
+    if t is None:
+        return ""
+    best = None
+    for start, end, name in ranges:
+        if start <= t <= end and (best is None or start >= best[0]):
+            best = (start, name)
+    return best[1] if best else ""
 
 
 def _raw_events(prof: torch.profiler.profile) -> list[RawEvent]:
@@ -126,7 +151,7 @@ def _raw_events(prof: torch.profiler.profile) -> list[RawEvent]:
     for e in prof.profiler.kineto_results.events():
         device = e.device_type() == DeviceType.CUDA
         out.append(RawEvent(e.name(), device, int(e.start_ns()), int(e.duration_ns()),
-                            int(e.device_resource_id()) if device else 0))
+                            int(e.device_resource_id()) if device else 0, int(e.correlation_id())))
     return out
 
 
@@ -139,12 +164,18 @@ def trace_calls(launch: Launch, plan: ColdL2Plan, device: torch.device, n_calls:
     Raises:
         TraceError: segmentation failed.
     """
-    from torch.profiler import ProfilerActivity, profile, record_function
-
     rs = RotationSet(launch, plan, device)
     rs.prepare_call(plan.restore)
     rs.calls[0]()  # one eager call outside the profiler: lazy init stays out of the trace
     torch.cuda.synchronize(device)
+    with warnings.catch_warnings():  # "Profiler clears events at the end of each cycle" (one cycle here)
+        warnings.filterwarnings("ignore", message="Profiler clears events")
+        return _trace(rs, plan, device, n_calls)
+
+
+def _trace(rs: RotationSet, plan: ColdL2Plan, device: torch.device, n_calls: int) -> KernelTrace:
+    from torch.profiler import ProfilerActivity, profile, record_function
+
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for i in range(n_calls):
             rs.prepare_call(plan.restore)
@@ -153,3 +184,31 @@ def trace_calls(launch: Launch, plan: ColdL2Plan, device: torch.device, n_calls:
                 rs.calls[i % len(rs.calls)]()
                 torch.cuda.synchronize(device)
     return segment(_raw_events(prof), n_calls)
+
+
+def trace_graph_replays(launch: Launch, plan: ColdL2Plan, device: torch.device, replays: int) -> KernelTrace:
+    """Profile ``replays`` replays of the same CUDA graph the timed pass uses; each
+    returned "call" is one replay holding ``plan.calls_per_graph`` calls (flushes and
+    restores of per-call plans included: filter them by name). Used to compare the timed
+    pass with the kernels of exactly the calls it timed.
+
+    Raises:
+        TraceError: segmentation failed.
+    """
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from fibench.timing import capture_graph
+
+    rs = RotationSet(launch, plan, device)
+    graph = capture_graph(rs, plan, device, warmup=1, events=None)
+    graph.replay()
+    torch.cuda.synchronize(device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Profiler clears events")
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for i in range(replays):
+                torch.cuda.synchronize(device)
+                with record_function(f"{MARKER}{i}"):
+                    graph.replay()
+                    torch.cuda.synchronize(device)
+    return segment(_raw_events(prof), replays)

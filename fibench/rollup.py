@@ -74,7 +74,7 @@ def rollup(trace: KernelTrace, kmap: KernelMap, backend: str) -> Rollup:
     unmapped_count: dict[str, int] = defaultdict(int)
     streams: set[int] = set()
     for call in trace.calls:
-        for k, rule in zip(call, kmap.classify(backend, [k.name for k in call])):
+        for k, rule in zip(call, kmap.classify(backend, [k.name for k in call], [k.op_range for k in call])):
             streams.add(k.stream)
             if rule is None:
                 unmapped_us[k.name] += k.dur_us

@@ -138,13 +138,13 @@ def _kernel_records(case: Case, backend: str, trace: KernelTrace, kmap: KernelMa
     records = []
     for i, call in enumerate(trace.calls):
         try:
-            rules = kmap.classify(backend, [k.name for k in call])
+            rules = kmap.classify(backend, [k.name for k in call], [k.op_range for k in call])
         except KernelMapError:
             rules = [None] * len(call)
         for j, (k, rule) in enumerate(zip(call, rules)):
             records.append(dict(case_id=case.case_id, backend=backend, call=i, index=j, name=k.name,
                                 op=rule.op if rule else "unmapped", phase=rule.phase if rule else "unmapped",
-                                stream=k.stream, start_us=k.start_us, dur_us=k.dur_us))
+                                op_range=k.op_range, stream=k.stream, start_us=k.start_us, dur_us=k.dur_us))
     return records
 
 

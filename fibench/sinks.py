@@ -22,7 +22,8 @@ from fibench.errors import UsageError
 from fibench.results import CSV_COLUMNS, Row
 
 ROLLUP_COLUMNS = ["case_id", "backend", "op", "phase", "mean_us", "share", "kernels_per_call", "kernels"]
-KERNEL_COLUMNS = ["case_id", "backend", "call", "index", "name", "op", "phase", "stream", "start_us", "dur_us"]
+KERNEL_COLUMNS = ["case_id", "backend", "call", "index", "name", "op", "phase", "op_range", "stream", "start_us",
+                  "dur_us"]
 
 
 def _append_csv(path: Path, records: list[dict[str, Any]], columns: list[str]) -> None:

@@ -104,46 +104,75 @@ def _sampler(device: torch.device) -> SmClockSampler:
     return SmClockSampler(device.index if device.index is not None else torch.cuda.current_device())
 
 
+def capture_graph(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: int,
+             events: list[tuple[torch.cuda.Event, torch.cuda.Event]] | None) -> torch.cuda.CUDAGraph:
+    """Warm up eagerly on a side stream, then capture ``plan.calls_per_graph`` calls,
+    walking through every copy. With ``events``, each call is preceded by its restore and
+    flush and bracketed by its own graph-captured (external) events."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(max(1, warmup)):
+            rs.prepare_call(plan.restore)
+            rs.calls[0]()
+    torch.cuda.current_stream(device).wait_stream(side)
+    torch.cuda.synchronize(device)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for i in range(plan.calls_per_graph):
+            if events is not None:
+                rs.prepare_call(plan.restore)
+                events[i][0].record()
+            rs.calls[i % len(rs.calls)]()
+            if events is not None:
+                events[i][1].record()
+    return graph
+
+
 def time_graph(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: int, iters: int,
                nsys_label: str | None = None) -> tuple[list[float], SmClockSampler]:
-    """Capture ``plan.calls_per_graph`` calls (walking through every copy) in one CUDA
-    graph, replay it ``iters`` times, time each replay with events.
+    """Time calls captured in one CUDA graph.
+
+    Plain plans (rotation, self-evicting, warm): replay ``iters`` times, each replay timed
+    with a pair of events; per-call time = replay time / K. Plans with per-call work
+    (flush, restore): every call carries its own graph-captured events, so flush and
+    restore stay outside the timed spans; replays continue until ``iters`` calls are
+    timed (a synchronize between replays, outside every span).
 
     Returns:
-        (per-call microseconds per replay = replay time / K, the clock sampler).
+        (per-call microseconds, the clock sampler).
 
     Raises:
         RuntimeError: graph capture failed (e.g. the backend synchronises with the host).
     """
     k = plan.calls_per_graph
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        for _ in range(max(1, warmup)):
-            rs.calls[0]()
-        if plan.restore:
-            rs.restore()
-    torch.cuda.current_stream(device).wait_stream(side)
-    torch.cuda.synchronize(device)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(k):
-            rs.calls[i % len(rs.calls)]()
+    events = None
+    if plan.per_call_events:
+        events = [(torch.cuda.Event(enable_timing=True, external=True),
+                   torch.cuda.Event(enable_timing=True, external=True)) for _ in range(k)]
+    graph = capture_graph(rs, plan, device, warmup, events)
     for _ in range(max(1, warmup)):
-        rs.prepare_call(plan.restore)
         graph.replay()
     torch.cuda.synchronize(device)
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
+    samples: list[float] = []
     with _sampler(device) as sampler, nsys_range(nsys_label):
-        for i in range(iters):
-            rs.prepare_call(plan.restore)
-            starts[i].record()
-            graph.replay()
-            ends[i].record()
-        torch.cuda.synchronize(device)
+        if events is None:
+            starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
+            ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
+            for i in range(iters):
+                starts[i].record()
+                graph.replay()
+                ends[i].record()
+            torch.cuda.synchronize(device)
+            samples = [s.elapsed_time(e) * 1e3 / k for s, e in zip(starts, ends)]
+        else:
+            while len(samples) < iters:
+                graph.replay()
+                torch.cuda.synchronize(device)
+                samples += [s.elapsed_time(e) * 1e3 for s, e in events]
+            samples = samples[:iters]
     del graph
-    return [s.elapsed_time(e) * 1e3 / k for s, e in zip(starts, ends)], sampler
+    return samples, sampler
 
 
 def time_events(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: int, iters: int,

@@ -4,7 +4,10 @@ For the same kernels, sizes and inputs, in one process, measure:
   1. fibench: ``run_timing`` (CUDA graph, cold L2 by rotation as planned), median per call;
   2. flashinfer.testing.bench_gpu_time(cold_l2_cache=True, use_cuda_graph=True), median;
   3. torch.profiler: kernel durations of eager calls (L2 flushed before each), median of
-     the per-call kernel-sum.
+     the per-call kernel-sum;
+  4. torch.profiler on replays of the very graph fibench times (plain rotation plans):
+     kernel-sum / K and span / K per replay. For multi-kernel pipelines the graph span
+     includes the gaps between kernels, which the timed replay also contains.
 Target (issue 2): fibench within 3% of the profiler's kernel time for kernels >= 20 us.
 
 Run on a GPU host from the repo root:
@@ -25,7 +28,7 @@ import torch
 from fibench.config import resolve_run
 from fibench.env import collect_env
 from fibench.runner import RunContext, plan_factory
-from fibench.profiling import trace_calls
+from fibench.profiling import trace_calls, trace_graph_replays
 from fibench.timing import run_timing
 
 CASES = [  # (suite, model, op, backend, sizes)
@@ -77,12 +80,21 @@ def main() -> int:
             trace = trace_calls(launch, plan_for(False), cfg.device, 20)
             sums = [trace.kernel_sum_us(i) for i in range(len(trace.calls))]
             prof_us = statistics.median(sums)
+            graph_kernel_us = graph_span_us = None
+            if not t.plan.per_call_events:  # the replay holds only the K calls
+                g = trace_graph_replays(launch, t.plan, cfg.device, 10)
+                k = t.plan.calls_per_graph
+                graph_kernel_us = statistics.median(g.kernel_sum_us(i) / k for i in range(len(g.calls)))
+                graph_span_us = statistics.median(g.span_us(i) / k for i in range(len(g.calls)))
             records.append(dict(
                 kernel=f"{backend}:{op}", size=case.size, fibench_us=t.stats.median_us, fibench_cv=t.stats.cv,
                 cold_l2=t.plan.method, copies=t.plan.copies, calls_per_graph=t.plan.calls_per_graph,
-                bench_gpu_time_us=fi_us, bench_gpu_time_rotations=fi_rot, profiler_kernel_us=prof_us,
+                bench_gpu_time_us=fi_us, bench_gpu_time_rotations=fi_rot,
+                bench_gpu_time_walks_all_copies=fi_rot <= 10, profiler_kernel_us=prof_us,
+                graph_profiler_kernel_us=graph_kernel_us, graph_profiler_span_us=graph_span_us,
                 kernels_per_call=len(trace.calls[0]),
                 fibench_vs_profiler_pct=100 * (t.stats.median_us / prof_us - 1),
+                fibench_vs_graph_span_pct=(100 * (t.stats.median_us / graph_span_us - 1)) if graph_span_us else None,
                 bench_gpu_time_vs_profiler_pct=100 * (fi_us / prof_us - 1),
                 sm_clock_mhz=t.clock.median_mhz if t.clock else None))
             print(records[-1], flush=True)

@@ -52,7 +52,7 @@ def test_self_evicting_needs_no_copies():
 
 def test_too_many_copies_falls_back_to_flush_and_says_why():
     p = plan(traffic=16 * 1024, set_bytes=16 * 1024)  # needs 16001 copies
-    assert p.method == "flush" and p.cold and p.calls_per_graph == 1
+    assert p.method == "flush" and p.cold and p.calls_per_graph == 10 and p.per_call_events
     assert p.flush_bytes == FACTOR * L2
     assert "16001 copies" in p.note
 
@@ -68,12 +68,18 @@ def test_off_is_never_cold():
     assert p.method == "off" and not p.cold and p.flush_bytes == 0 and p.calls_per_graph == 10
 
 
-def test_in_place_kernel_restores_and_flushes():
+def test_in_place_kernel_restores_and_flushes_before_each_call():
     p = plan(traffic=100 * MiB, set_bytes=100 * MiB, mutates=True)
-    assert p.method == "rotate" and p.restore and p.calls_per_graph == p.copies == 4
-    assert p.flush_bytes == FACTOR * L2  # restore writes warm L2; the flush makes it cold again
+    assert p.method == "flush" and p.restore and p.cold and p.copies == 1
+    assert p.flush_bytes == FACTOR * L2  # the restore writes into L2; the flush makes it cold again
+    assert p.per_call_events and p.calls_per_graph == 10
     off = plan("off", mutates=True)
-    assert off.restore and off.calls_per_graph == 1 and not off.cold
+    assert off.restore and off.flush_bytes == 0 and not off.cold and off.per_call_events
+
+
+def test_plain_rotation_times_whole_replays():
+    assert not plan(traffic=100 * MiB, set_bytes=100 * MiB).per_call_events
+    assert not plan("off").per_call_events
 
 
 def test_no_graph_mode_flushes_each_call():

@@ -60,7 +60,9 @@ def test_ambiguous_kernel_is_an_error_naming_both_ops():
     ({"backend": {}}, "phases"),
     ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "y", "match": "a"}]}}, "not in phases"),
     ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "x", "match": "("}]}}, "bad regex"),
-    ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "x"}]}}, "missing key"),
+    ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "x"}]}}, "exactly one of"),
+    ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "x", "match": "a", "range": "r"}]}}, "exactly one of"),
+    ({"phases": ["x"], "backend": {"b": [{"phase": "x", "match": "a"}]}}, "missing key"),
     ({"phases": ["x"], "backend": {"b": [{"op": "o", "phase": "x", "match": "a", "nth": 0}]}}, "nth"),
 ])
 def test_map_errors(data, msg):
@@ -101,6 +103,34 @@ def test_segment_assigns_activities_to_call_windows_and_drops_flushes():
     assert [x.name for x in trace.calls[1]] == ["A"]
     assert trace.calls[0][1].start_us == pytest.approx(0.11)  # relative to the call's first activity
     assert trace.kernel_sum_us(0) == pytest.approx(0.2) and trace.span_us(0) == pytest.approx(0.21)
+
+
+def test_range_rules_attribute_generic_kernels_by_launching_step():
+    data = {"phases": ["act", "fin"], "backend": {"b": [
+        {"op": "activation", "phase": "act", "range": "activation"},
+        {"op": "finalize", "phase": "fin", "range": "finalize"}]}}
+    kmap = parse_map("t", data)
+    rules = kmap.classify("b", ["MulFunctor", "MulFunctor", "MulFunctor"], ["activation", "finalize", ""])
+    assert [r.op if r else None for r in rules] == ["activation", "finalize", None]
+
+
+def test_segment_links_kernels_to_the_innermost_op_range_via_correlation():
+    events = [
+        ev(f"{MARKER}0", 0, 1000, device=False),
+        ev("fibench.op:moe", 10, 900, device=False),          # outer range
+        ev("fibench.op:activation", 100, 50, device=False),   # inner range
+        RawEvent("cudaLaunchKernel", False, 120, 5, 0, corr=42),   # launched inside activation
+        RawEvent("cudaLaunchKernel", False, 300, 5, 0, corr=43),   # inside moe only
+        RawEvent("cudaMemsetAsync", False, 950, 5, 0, corr=44),    # outside any op range
+        RawEvent("aten::mul", False, 120, 5, 0, corr=45),          # an op, not a launch API: ignored
+        RawEvent("MulFunctor", True, 400, 10, 7, corr=42),
+        RawEvent("CopyKernel", True, 420, 10, 7, corr=43),
+        RawEvent("Memset (Device)", True, 960, 1, 7, corr=44),
+        RawEvent("Orphan", True, 970, 1, 7, corr=45),
+    ]
+    (call,) = segment(events, 1).calls
+    assert [(k.name, k.op_range) for k in call] == [
+        ("MulFunctor", "activation"), ("CopyKernel", "moe"), ("Memset (Device)", ""), ("Orphan", "")]
 
 
 def test_segment_errors():

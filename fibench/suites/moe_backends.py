@@ -9,6 +9,7 @@ from typing import ClassVar, Iterator, Mapping
 import torch
 import torch.nn.functional as F
 
+from fibench.markers import op_range
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
 
 _READS = ("x", "topk_ids", "topk_weights", "w1", "w2")
@@ -54,14 +55,20 @@ class TorchMoe(Backend):
                 out = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
                 with _fp32_matmul():
                     for e in range(local):
-                        tok, slot = torch.where(ids == e)
+                        with op_range("dispatch"):
+                            tok, slot = torch.where(ids == e)
                         if tok.numel() == 0:
                             continue
-                        h = (x[tok].float() @ w1[e].float().t()).to(dtype).float()
-                        act = (F.silu(h[:, inter:]) * h[:, :inter]).to(dtype).float()
-                        y = act @ w2[e].float().t()
-                        out.index_add_(0, tok, y * wts[tok, slot].unsqueeze(1))
-                return {"out": out.to(dtype)}
+                        with op_range("gemm1"):
+                            h = (x[tok].float() @ w1[e].float().t()).to(dtype).float()
+                        with op_range("activation"):
+                            act = (F.silu(h[:, inter:]) * h[:, :inter]).to(dtype).float()
+                        with op_range("gemm2"):
+                            y = act @ w2[e].float().t()
+                        with op_range("finalize"):
+                            out.index_add_(0, tok, y * wts[tok, slot].unsqueeze(1))
+                with op_range("finalize"):
+                    return {"out": out.to(dtype)}
             return call
 
         return Launch(_reads(inputs), bind, capturable=False, detail="fp32 per-expert loop")
@@ -103,23 +110,28 @@ class TorchGroupedMoe(Backend):
             def call() -> Outputs:
                 x, ids, wts = t["x"], t["topk_ids"], t["topk_weights"]
                 tokens = x.shape[0]
-                flat = ids.reshape(-1).long()
-                is_local = flat < local
-                key = torch.where(is_local, flat, local)  # other ranks' experts sort last
-                order = torch.argsort(key, stable=True)
-                counts = torch.zeros(local + 1, dtype=torch.int32, device=x.device)
-                counts.scatter_add_(0, key, torch.ones_like(key, dtype=torch.int32))
-                offs = torch.cumsum(counts[:local], 0, dtype=torch.int32)
-                rows = x.index_select(0, order // top_k)
-                h = torch._grouped_mm(rows, w1_t, offs=offs)
-                act = (F.silu(h[:, inter:].float()) * h[:, :inter].float()).to(dtype)  # one rounding, as fused kernels
-                y = torch._grouped_mm(act, w2_t, offs=offs)
-                unsorted = torch.empty_like(y)
-                unsorted[order] = y  # rows back to (token, slot) order; order is a permutation
-                scale = torch.where(is_local, wts.reshape(-1), 0.0).view(tokens, top_k, 1)
-                y3 = unsorted.view(tokens, top_k, -1).float()
-                y3 = torch.where(is_local.view(tokens, top_k, 1), y3, 0.0)  # rows past offs[-1] are undefined
-                return {"out": (y3 * scale).sum(dim=1).to(dtype)}
+                with op_range("permute"):
+                    flat = ids.reshape(-1).long()
+                    is_local = flat < local
+                    key = torch.where(is_local, flat, local)  # other ranks' experts sort last
+                    order = torch.argsort(key, stable=True)
+                    counts = torch.zeros(local + 1, dtype=torch.int32, device=x.device)
+                    counts.scatter_add_(0, key, torch.ones_like(key, dtype=torch.int32))
+                    offs = torch.cumsum(counts[:local], 0, dtype=torch.int32)
+                    rows = x.index_select(0, order // top_k)
+                with op_range("gemm1"):
+                    h = torch._grouped_mm(rows, w1_t, offs=offs)
+                with op_range("activation"):  # fp32, one rounding, as fused kernels
+                    act = (F.silu(h[:, inter:].float()) * h[:, :inter].float()).to(dtype)
+                with op_range("gemm2"):
+                    y = torch._grouped_mm(act, w2_t, offs=offs)
+                with op_range("finalize"):
+                    unsorted = torch.empty_like(y)
+                    unsorted[order] = y  # rows back to (token, slot) order; order is a permutation
+                    scale = torch.where(is_local, wts.reshape(-1), 0.0).view(tokens, top_k, 1)
+                    y3 = unsorted.view(tokens, top_k, -1).float()
+                    y3 = torch.where(is_local.view(tokens, top_k, 1), y3, 0.0)  # rows past offs[-1] are undefined
+                    return {"out": (y3 * scale).sum(dim=1).to(dtype)}
             return call
 
         return Launch(_reads(inputs), bind, detail="torch._grouped_mm x2, stable argsort permute")

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 
 from fibench.errors import UsageError
+from fibench.markers import op_range
 from fibench.presets import get_preset
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work
 
@@ -51,14 +52,19 @@ class TorchNorm(Backend):
 
         if case.op == "rmsnorm":
             def bind(t: Mapping[str, torch.Tensor]):
-                return lambda: {"out": normalize(t["x"].float(), t["weight"]).to(dtype)}
+                def call() -> Outputs:
+                    with op_range("rmsnorm"):
+                        return {"out": normalize(t["x"].float(), t["weight"]).to(dtype)}
+                return call
             return Launch({k: inputs.tensors[k] for k in ("x", "weight")}, bind)
 
         def bind_fused(t: Mapping[str, torch.Tensor]):
             def call() -> Outputs:
-                s = t["x"].float() + t["residual"].float()
-                t["residual"].copy_(s)
-                t["x"].copy_(normalize(s, t["weight"]))
+                with op_range("add"):
+                    s = t["x"].float() + t["residual"].float()
+                    t["residual"].copy_(s)
+                with op_range("rmsnorm"):
+                    t["x"].copy_(normalize(s, t["weight"]))
                 return {"out": t["x"], "residual": t["residual"]}
             return call
 
