@@ -114,7 +114,9 @@ def render_features(report: CompatReport) -> list[str]:
             why = f"{why} ({r.elapsed_s:.1f} s)"
         lines.append(f"| {_cell(r.family)} | `{r.name}` | {status_cell(r)} | {_cell(why)} | "
                      f"{_cell(_api_of(r.name))} | {_cell(_modules_cell(r))} |")
-    return lines + [""]
+    return lines + ["", "JIT modules: `aot` prebuilt (flashinfer data/aot or flashinfer-jit-cache), `jit-cache` "
+                    "compiled earlier on this machine, `compiled` by this run (--build), `missing` never compiled. "
+                    "CuTe DSL, cuDNN and DeepGEMM paths compile in-process and have no module entry.", ""]
 
 
 def render_cuda(report: CompatReport) -> list[str]:
