@@ -106,6 +106,8 @@ def run(
                       out=out, per_kernel=per_kernel, profile_calls=profile_calls, jit=jit, nsys=nsys,
                       baseline=baseline, shape=shape,
                       command="fibench " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if cfg.notice:
+        console.print(f"[yellow]{cfg.notice}[/yellow]")
     where = str(cfg.device) if cfg.device.type == "cuda" else "CPU (no CUDA GPU: wall-clock timings of CPU-capable backends)"
     console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
                   f"{len(cfg.cases)} cases x {len(cfg.backends)} backends -> {cfg.out_dir}")

@@ -12,15 +12,18 @@ flashinfer/testing/utils.py, which treats >= 5x L2 as "cache effects negligible"
   kernel reads (weights included), so that between two uses of one copy at least
   FACTOR x L2 bytes pass through L2. Under a CUDA graph the captured graph must walk
   through all copies (flashinfer issue #4468: copies beyond the calls captured are never
-  used), so K calls per graph is a multiple of ``n`` and at least ``n``.
-* When ``n`` copies do not fit the memory budget or ``n`` exceeds the calls one graph may
-  hold, flush L2 (write FACTOR x L2 bytes) before each call instead.
-* Flushes and input restores (in-place kernels) run before each call *inside* the graph
-  but outside that call's timed span: each call is bracketed by its own pair of
-  graph-captured events (``torch.cuda.Event(external=True)``), so no launch overhead and
-  no flush time enter the per-call time.
-* In-place kernels are restored before every call; the restore writes into L2, so unless
-  the user asked for warm L2 a flush follows it (method "flush").
+  used), so K calls per graph is a multiple of ``n`` and at least ``n``; time per call =
+  replay time / K.
+* In-place kernels must see the same input values on every call: each replay holds one
+  call per copy (at least ``MIN_CALLS_PER_GRAPH`` copies), and between replays, outside
+  the timed span, every copy is restored and then L2 is flushed (the restore itself
+  writes into L2).
+* When the copies do not fit the memory budget or exceed the calls one graph may hold,
+  or when ``flush`` is requested, L2 is flushed (FACTOR x L2 bytes written) before each
+  call *inside* the graph, and each call is bracketed by its own graph-captured events
+  (``torch.cuda.Event(external=True)``) so the flush stays outside its span. The event
+  nodes cost about 2-3 us per call on H200 (audits/timing-crosscheck), so "flush" suits
+  kernels well above that; rotation has no such cost.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ FACTOR = 5
 MIN_CALLS_PER_GRAPH = 10
 """Calls captured per graph at least, to amortise the replay launch (FlashInfer's
 ``num_iters_within_graph`` default is also 10)."""
-MAX_CALLS_PER_GRAPH = 4096
+MAX_CALLS_PER_GRAPH = 32768
+"""A graph this long (e.g. one-row rmsnorm: ~19k copies of 16 KiB) still captures in about
+a second and replays in tens of milliseconds."""
 MEMORY_FRACTION = 0.5
 """Share of free device memory the rotation copies may take."""
 
@@ -49,9 +54,12 @@ class ColdL2Plan:
         cold: True only when no input byte can be served from L2 at kernel start.
         copies: sets of read tensors used (1 = the originals only).
         calls_per_graph: K, calls captured in one graph (1 outside graph mode).
-        restore: restore mutated tensors before each call.
-        flush_bytes: bytes written by the L2 flush before each call (0 = no flush).
+        restore: restore mutated tensors (every copy) before each replay, or before each
+            call when ``per_call``.
+        flush_bytes: bytes written by each L2 flush (0 = no flush); after the restore.
         note: why the method differs from the request, or other facts.
+        per_call: restore/flush before every call inside the graph, each call with its own
+            graph-captured events (else restore/flush run between replays).
     """
 
     requested: str
@@ -62,12 +70,7 @@ class ColdL2Plan:
     restore: bool
     flush_bytes: int
     note: str = ""
-
-    @property
-    def per_call_events(self) -> bool:
-        """Each call needs work before it (restore, flush) that must stay outside its
-        timed span, so each call gets its own events (else time = replay / K)."""
-        return self.restore or self.flush_bytes > 0
+    per_call: bool = False
 
 
 def rotation_copies(traffic_bytes: int, l2_bytes: int, factor: int = FACTOR) -> int:
@@ -117,29 +120,48 @@ def plan_cold_l2(
     if requested not in COLD_L2_MODES:
         raise ValueError(f"unknown cold-L2 mode {requested!r}")
     flush = FACTOR * l2_bytes
-    per_call = min_calls if graph else 1
-    if requested == "off":
-        note = "in-place kernel: inputs restored before each call (warm L2)" if mutates else ""
-        return ColdL2Plan(requested, "off", False, 1, per_call, mutates, 0, note)
-    if not graph:
+    if not graph:  # per-call events; restore and flush before each call, outside the events
+        if requested == "off":
+            return ColdL2Plan(requested, "off", False, 1, 1, mutates, 0)
         note = "no-graph mode flushes L2 before each call" if requested == "rotate" else ""
         return ColdL2Plan(requested, "flush", True, 1, 1, mutates, flush, note)
+
+    def why_not(n: int) -> str:
+        if n > max_calls:
+            return f"rotation needs {n} copies > {max_calls} calls per graph"
+        if n * set_bytes > memory_fraction * free_bytes:
+            return (f"rotation needs {n * set_bytes / 2**30:.1f} GiB for {n} copies; "
+                    f"{free_bytes / 2**30:.1f} GiB free")
+        return ""
+
+    def per_call_flush(why: str) -> ColdL2Plan:
+        return ColdL2Plan(requested, "flush", True, 1, min_calls, mutates, flush,
+                          "; ".join(filter(None, [why, "flush + per-call events inside the graph"])),
+                          per_call=True)
+
     if requested == "flush":
-        return ColdL2Plan(requested, "flush", True, 1, per_call, mutates, flush)
-    if mutates:
-        return ColdL2Plan(requested, "flush", True, 1, per_call, True, flush,
-                          "in-place kernel: inputs restored, then L2 flushed, before each call")
+        return per_call_flush("")
+    if requested == "off":
+        if not mutates:
+            return ColdL2Plan(requested, "off", False, 1, min_calls, False, 0)
+        if why_not(min_calls):
+            return ColdL2Plan(requested, "off", False, 1, min_calls, True, 0,
+                              "in-place kernel: inputs restored before each call", per_call=True)
+        return ColdL2Plan(requested, "off", False, min_calls, min_calls, True, 0,
+                          f"in-place kernel: {min_calls} copies restored between replays")
     copies = rotation_copies(traffic_bytes, l2_bytes)
+    if mutates:
+        n = max(copies, min_calls)
+        why = why_not(n)
+        if why:
+            return per_call_flush(why)
+        return ColdL2Plan(requested, "rotate", True, n, n, True, flush,
+                          f"in-place kernel: {n} copies restored, then L2 flushed, between replays")
     if copies == 1:
         return ColdL2Plan(requested, "self-evicting", True, 1, min_calls, False, 0,
                           f"one call moves >= {FACTOR}x L2; no copies needed")
-    if copies > max_calls:
-        return ColdL2Plan(requested, "flush", True, 1, per_call, False, flush,
-                          f"rotation needs {copies} copies > {max_calls} calls per graph")
-    need = copies * set_bytes
-    if need > memory_fraction * free_bytes:
-        return ColdL2Plan(requested, "flush", True, 1, per_call, False, flush,
-                          f"rotation needs {need / 2**30:.1f} GiB for {copies} copies; "
-                          f"{free_bytes / 2**30:.1f} GiB free")
+    why = why_not(copies)
+    if why:
+        return per_call_flush(why)
     calls = copies * math.ceil(max(min_calls, copies) / copies)
     return ColdL2Plan(requested, "rotate", True, copies, calls, False, 0)

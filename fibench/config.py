@@ -77,7 +77,8 @@ class RunConfig:
         warm-up replays (or calls) and timed samples; per_kernel: run the profiler pass;
         profile_calls: calls traced; jit: JIT policy; nsys: bracket timed loops for nsys;
         out_dir: run folder; baseline: backend for speedups in the report; command:
-        the command line that reproduces the run.
+        the command line that reproduces the run; notice: a default the user should know
+        about (e.g. the CPU preset), shown on the console and in the report.
     """
 
     suite: Suite
@@ -97,6 +98,7 @@ class RunConfig:
     baseline: str
     shape: dict[str, Any] = field(default_factory=dict)
     command: str = ""
+    notice: str = ""
 
 
 def _device(requested: str | None) -> torch.device:
@@ -159,6 +161,11 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         names.insert(0, ref)
     if baseline and baseline not in names:
         raise UsageError(f"--baseline {baseline} is not among the backends run")
+    notice = ""
+    if model is None and dev.type == "cpu" and s.cpu_default_model:
+        model = s.cpu_default_model
+        notice = (f"no CUDA GPU: using the '{model}' preset on the CPU (CPU-capable backends only; "
+                  "wall-clock CPU timings, not GPU kernel speed)")
     resolved = s.resolve_shape(model, shape or {})
     cases = s.cases(size_list, dtype, seed, chosen_ops, resolved)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -169,5 +176,5 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         per_kernel=(dev.type == "cuda") if per_kernel is None else per_kernel,
         profile_calls=profile_calls or DEFAULT_PROFILE_CALLS, jit=jit, nsys=nsys,
         out_dir=out or Path("fibench-results") / f"{s.name}-{stamp}",
-        baseline=baseline or ref, shape=resolved, command=command,
+        baseline=baseline or ref, shape=resolved, command=command, notice=notice,
     )

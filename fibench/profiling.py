@@ -28,7 +28,16 @@ from fibench.suites.base import Launch
 from fibench.timing import RotationSet
 
 MARKER = CALL_MARKER
-_LAUNCH_APIS = ("cuda", "cu")  # runtime/driver API events carry the CUPTI correlation id
+_LAUNCH_KINDS = ("cuda_runtime", "cuda_driver")  # API calls carrying the CUPTI correlation id
+_NOT_ACTIVITY = ("gpu_user_annotation",)  # GPU-side copies of profiler ranges, not GPU work
+
+
+def _is_activity(e: RawEvent) -> bool:
+    return e.device and e.kind not in _NOT_ACTIVITY and not e.name.startswith(MARKER)
+
+
+def _is_launch(e: RawEvent) -> bool:
+    return e.kind in _LAUNCH_KINDS or (not e.kind and e.name.startswith(("cuda", "cu")))
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class RawEvent:
     dur_ns: int
     stream: int = 0
     corr: int = 0  # CUPTI correlation id (launch API call <-> device activity)
+    kind: str = ""  # kineto activity type: kernel, gpu_memcpy, gpu_user_annotation, cuda_runtime, ...
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ def segment(events: Iterable[RawEvent], n_calls: int) -> KernelTrace:
             windows[int(e.name[len(MARKER):])] = (e.start_ns, e.start_ns + e.dur_ns)
         elif e.name.startswith(OP_MARKER):
             ranges.append((e.start_ns, e.start_ns + e.dur_ns, e.name[len(OP_MARKER):]))
-        elif e.corr and e.name.startswith(_LAUNCH_APIS):
+        elif e.corr and _is_launch(e):
             launch_ns[e.corr] = e.start_ns
     missing = [i for i in range(n_calls) if i not in windows]
     if missing:
@@ -113,7 +123,7 @@ def segment(events: Iterable[RawEvent], n_calls: int) -> KernelTrace:
     starts = [w[0] for _, w in order]
     per_call: dict[int, list[RawEvent]] = {i: [] for i in windows}
     for e in events:
-        if not e.device or e.name.startswith(MARKER):
+        if not _is_activity(e):
             continue
         lo = bisect.bisect_right(starts, e.start_ns)  # windows starting at or before the event
         if lo == 0:
@@ -151,7 +161,8 @@ def _raw_events(prof: torch.profiler.profile) -> list[RawEvent]:
     for e in prof.profiler.kineto_results.events():
         device = e.device_type() == DeviceType.CUDA
         out.append(RawEvent(e.name(), device, int(e.start_ns()), int(e.duration_ns()),
-                            int(e.device_resource_id()) if device else 0, int(e.correlation_id())))
+                            int(e.device_resource_id()) if device else 0, int(e.correlation_id()),
+                            str(e.activity_type())))
     return out
 
 
@@ -188,9 +199,9 @@ def _trace(rs: RotationSet, plan: ColdL2Plan, device: torch.device, n_calls: int
 
 def trace_graph_replays(launch: Launch, plan: ColdL2Plan, device: torch.device, replays: int) -> KernelTrace:
     """Profile ``replays`` replays of the same CUDA graph the timed pass uses; each
-    returned "call" is one replay holding ``plan.calls_per_graph`` calls (flushes and
-    restores of per-call plans included: filter them by name). Used to compare the timed
-    pass with the kernels of exactly the calls it timed.
+    returned "call" is one replay holding ``plan.calls_per_graph`` calls. Only for plans
+    without per-call work (a per-call flush or restore would sit inside the replay). Used
+    to compare the timed pass with the kernels of exactly the calls it timed.
 
     Raises:
         TraceError: segmentation failed.

@@ -48,6 +48,8 @@ def _method(run: LoadedRun) -> list[str]:
     timers = Counter(r.timer for r in rows if r.timer)
     methods = Counter(f"{r.cold_l2_method} (L2 {'cold' if r.l2_cold else 'warm'})" for r in rows if r.cold_l2_method)
     lines = ["## Method", ""]
+    if cfg.get("notice"):
+        lines += [f"> Note: {cfg['notice']}.", ""]
     if any(r.timer == "cpu-wall-clock" for r in rows):
         lines += ["> **These are CPU numbers.** No CUDA GPU was used: CPU-capable backends were timed with a "
                   "wall clock; they say nothing about GPU kernel speed.", ""]

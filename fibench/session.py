@@ -49,7 +49,7 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
         "reference": cfg.reference, "baseline": cfg.baseline, "dtype": cfg.cases[0].dtype if cfg.cases else "",
         "device": str(cfg.device), "graph": cfg.graph, "cold_l2": cfg.cold_l2, "warmup": cfg.warmup,
         "iters": cfg.iters, "per_kernel": cfg.per_kernel, "profile_calls": cfg.profile_calls, "jit": cfg.jit,
-        "nsys": cfg.nsys, "shape": cfg.shape, "command": cfg.command,
+        "nsys": cfg.nsys, "shape": cfg.shape, "command": cfg.command, "notice": cfg.notice,
         "started": dt.datetime.now().isoformat(timespec="seconds"),
     })
     ctx = RunContext(cfg, env, ceilings, kmap)

@@ -64,10 +64,15 @@ class RotationSet:
                           if plan.flush_bytes else None)
 
     def restore(self) -> None:
-        """Copy the pristine values back into every copy's mutated tensors."""
-        for s in self.sets:
-            for k in self.mutates:
-                s[k].copy_(self.pristine[k])
+        """Copy the pristine values back into every copy's mutated tensors (one
+        multi-tensor launch when torch has ``_foreach_copy_``)."""
+        dst = [s[k] for s in self.sets for k in self.mutates]
+        src = [self.pristine[k] for s in self.sets for k in self.mutates]
+        if hasattr(torch, "_foreach_copy_") and dst and dst[0].is_cuda:
+            torch._foreach_copy_(dst, src)
+        else:
+            for d, p in zip(dst, src):
+                d.copy_(p)
 
     def flush(self) -> None:
         """Write ``flush_bytes`` bytes so no earlier data stays in L2."""
@@ -133,11 +138,12 @@ def time_graph(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: 
                nsys_label: str | None = None) -> tuple[list[float], SmClockSampler]:
     """Time calls captured in one CUDA graph.
 
-    Plain plans (rotation, self-evicting, warm): replay ``iters`` times, each replay timed
-    with a pair of events; per-call time = replay time / K. Plans with per-call work
-    (flush, restore): every call carries its own graph-captured events, so flush and
-    restore stay outside the timed spans; replays continue until ``iters`` calls are
-    timed (a synchronize between replays, outside every span).
+    Replay plans (rotation, self-evicting, warm): replay ``iters`` times, each replay
+    timed with a pair of events; per-call time = replay time / K; a restore + flush the
+    plan asks for runs between replays, outside the events. Per-call plans: every call
+    carries its restore/flush and its own graph-captured events inside the graph, so
+    they stay outside the timed spans; replays continue until ``iters`` calls are timed
+    (a synchronize between replays, outside every span).
 
     Returns:
         (per-call microseconds, the clock sampler).
@@ -147,11 +153,14 @@ def time_graph(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: 
     """
     k = plan.calls_per_graph
     events = None
-    if plan.per_call_events:
+    if plan.per_call:
         events = [(torch.cuda.Event(enable_timing=True, external=True),
                    torch.cuda.Event(enable_timing=True, external=True)) for _ in range(k)]
     graph = capture_graph(rs, plan, device, warmup, events)
+    between = events is None and (plan.restore or plan.flush_bytes > 0)  # prep between replays
     for _ in range(max(1, warmup)):
+        if between:
+            rs.prepare_call(plan.restore)
         graph.replay()
     torch.cuda.synchronize(device)
     samples: list[float] = []
@@ -160,6 +169,8 @@ def time_graph(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: 
             starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
             ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
             for i in range(iters):
+                if between:
+                    rs.prepare_call(plan.restore)
                 starts[i].record()
                 graph.replay()
                 ends[i].record()

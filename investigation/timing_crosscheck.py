@@ -81,7 +81,7 @@ def main() -> int:
             sums = [trace.kernel_sum_us(i) for i in range(len(trace.calls))]
             prof_us = statistics.median(sums)
             graph_kernel_us = graph_span_us = None
-            if not t.plan.per_call_events:  # the replay holds only the K calls
+            if not t.plan.per_call and not t.plan.restore:  # the replay holds only the K calls
                 g = trace_graph_replays(launch, t.plan, cfg.device, 10)
                 k = t.plan.calls_per_graph
                 graph_kernel_us = statistics.median(g.kernel_sum_us(i) / k for i in range(len(g.calls)))

@@ -84,6 +84,15 @@ def test_run_moe_small_on_cpu_writes_everything(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path is what CI exercises")
+def test_main_job_without_gpu_uses_the_small_preset_and_says_so(tmp_path):
+    result = invoke("run", "moe", "--sizes", "1", "--iters", "2", "--warmup", "1", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    assert "no CUDA GPU: using the 'small' preset" in result.output
+    assert "using the 'small' preset" in (tmp_path / "r" / "report.md").read_text()
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["shape"]["model"] == "small"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path is what CI exercises")
 def test_report_rerenders_an_interrupted_run(tmp_path):
     out = tmp_path / "run"
     assert invoke("run", "norm", "--sizes", "2", "--hidden", "64", "--iters", "2", "--out", str(out)).exit_code == 0

@@ -51,10 +51,15 @@ def test_self_evicting_needs_no_copies():
 
 
 def test_too_many_copies_falls_back_to_flush_and_says_why():
-    p = plan(traffic=16 * 1024, set_bytes=16 * 1024)  # needs 16001 copies
-    assert p.method == "flush" and p.cold and p.calls_per_graph == 10 and p.per_call_events
+    p = plan(traffic=4096, set_bytes=4096)  # needs 64001 copies > 32768 calls per graph
+    assert p.method == "flush" and p.cold and p.calls_per_graph == 10 and p.per_call
     assert p.flush_bytes == FACTOR * L2
-    assert "16001 copies" in p.note
+    assert "64001 copies" in p.note
+
+
+def test_one_row_rmsnorm_still_rotates():
+    p = plan(traffic=16 * 1024, set_bytes=16 * 1024)  # 16001 copies fit in one graph
+    assert p.method == "rotate" and p.copies == p.calls_per_graph == 16001 and not p.per_call
 
 
 def test_copies_that_do_not_fit_memory_flush():
@@ -68,18 +73,35 @@ def test_off_is_never_cold():
     assert p.method == "off" and not p.cold and p.flush_bytes == 0 and p.calls_per_graph == 10
 
 
-def test_in_place_kernel_restores_and_flushes_before_each_call():
-    p = plan(traffic=100 * MiB, set_bytes=100 * MiB, mutates=True)
-    assert p.method == "flush" and p.restore and p.cold and p.copies == 1
+def test_in_place_kernel_rotates_restores_and_flushes_between_replays():
+    p = plan(traffic=100 * MiB, set_bytes=100 * MiB, mutates=True)  # 4 copies needed, at least 10 used
+    assert p.method == "rotate" and p.cold and p.restore and not p.per_call
+    assert p.copies == p.calls_per_graph == 10  # one call per copy per replay
     assert p.flush_bytes == FACTOR * L2  # the restore writes into L2; the flush makes it cold again
-    assert p.per_call_events and p.calls_per_graph == 10
+    big = plan(traffic=1 * MiB, set_bytes=1 * MiB, mutates=True)
+    assert big.copies == big.calls_per_graph == 251
+
+
+def test_in_place_kernel_without_room_flushes_per_call():
+    p = plan(traffic=100 * MiB, set_bytes=5 * GiB, free=60 * GiB, mutates=True)  # 10 x 5 GiB > 30 GiB
+    assert p.method == "flush" and p.per_call and p.restore and p.copies == 1
+    assert "GiB" in p.note
+
+
+def test_warm_in_place_kernel_restores_without_flush():
     off = plan("off", mutates=True)
-    assert off.restore and off.flush_bytes == 0 and not off.cold and off.per_call_events
+    assert off.restore and off.flush_bytes == 0 and not off.cold
+    assert off.copies == off.calls_per_graph == 10 and not off.per_call
+
+
+def test_flush_request_is_per_call():
+    p = plan("flush")
+    assert p.per_call and p.flush_bytes == FACTOR * L2 and p.calls_per_graph == 10
 
 
 def test_plain_rotation_times_whole_replays():
-    assert not plan(traffic=100 * MiB, set_bytes=100 * MiB).per_call_events
-    assert not plan("off").per_call_events
+    assert not plan(traffic=100 * MiB, set_bytes=100 * MiB).per_call
+    assert not plan("off").per_call
 
 
 def test_no_graph_mode_flushes_each_call():

@@ -39,6 +39,25 @@ def test_graph_replays_walk_every_copy():
     assert per_copy[1:] == [21, 21, 21] and per_copy[0] == 21 + 2
 
 
+def test_per_call_plan_times_each_call_inside_the_graph():
+    dev = torch.device("cuda")
+    calls = torch.zeros((), device=dev)
+
+    def bind(t):
+        def call():
+            calls.add_(1)
+            return {"out": t["x"] * 2}
+        return call
+
+    launch = Launch({"x": torch.ones(1 << 20, device=dev)}, bind)
+    plan = ColdL2Plan("flush", "flush", True, 1, 10, False, 64 << 20, per_call=True)
+    timing = run_timing(launch, lambda graph: plan, device=dev, graph=True, warmup=1, iters=15)
+    torch.cuda.synchronize()
+    assert timing.stats.samples == 15 and timing.stats.min_us > 0
+    # 1 eager warm-up + (1 warm-up + 2 timed replays) x 10 calls
+    assert int(calls.item()) == 1 + 30
+
+
 def test_norm_flashinfer_matches_torch_and_traces():
     pytest.importorskip("flashinfer")
     cfg = resolve_run("norm", "64", device="cuda", shape={"hidden": 4096})

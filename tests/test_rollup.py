@@ -93,6 +93,7 @@ def test_segment_assigns_activities_to_call_windows_and_drops_flushes():
         ev(f"{MARKER}0", 100, 400, device=False),
         ev("A", 150, 100), ev("B", 260, 100),
         ev(f"{MARKER}0", 120, 10),               # GPU-side copy of the annotation: ignored
+        RawEvent("fibench.op:permute", True, 150, 200, 7, kind="gpu_user_annotation"),  # ditto
         ev("flush", 600, 50),
         ev(f"{MARKER}1", 700, 400, device=False),
         ev("A", 750, 110),

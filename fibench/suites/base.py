@@ -205,6 +205,8 @@ class Suite(abc.ABC):
         shape_options: shape parameters the suite accepts on the command line.
         backends: registry name -> Backend class.
         default_reference: backend whose outputs others are compared against.
+        default_model: preset used without ``--model`` on a GPU.
+        cpu_default_model: preset used without ``--model`` when no GPU is available.
     """
 
     name: ClassVar[str]
@@ -215,6 +217,7 @@ class Suite(abc.ABC):
     backends: ClassVar[dict[str, type[Backend]]]
     default_reference: ClassVar[str]
     default_model: ClassVar[str]
+    cpu_default_model: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def cases(self, sizes: list[int], dtype: str, seed: int, ops: list[str],

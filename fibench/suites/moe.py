@@ -69,6 +69,7 @@ class MoeSuite(Suite):
     backends: ClassVar[dict[str, type[Backend]]] = BACKENDS
     default_reference: ClassVar[str] = "torch"
     default_model: ClassVar[str] = "qwen3-30b-a3b"
+    cpu_default_model: ClassVar[str | None] = "small"
 
     def resolve_shape(self, model: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
         preset = get_preset(model or self.default_model)
