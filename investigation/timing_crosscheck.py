@@ -54,10 +54,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--with-cutlass", action="store_true", help="also flashinfer-cutlass MoE (needs fused_moe_90 built)")
+    parser.add_argument("--only", default=None, help="comma-separated backends to keep (e.g. flashinfer-cutlass)")
     args = parser.parse_args()
     cases = list(CASES)
     if args.with_cutlass:
         cases.append(("moe", "qwen3-30b-a3b", "moe", "flashinfer-cutlass", "16,128,1024"))
+    if args.only:
+        cases = [c for c in cases if c[3] in args.only.split(",")]
     env = collect_env()
     records = []
     for suite, model, op, backend, sizes in cases:
