@@ -68,6 +68,7 @@ EXPECTED = [
     ("test_latin1.py", 6, "test_locale", "runtime skip", "call", E, "env-platform"),
     ("test_module_marks.py", 3, "<module>", "skipif", "pytestmark", E, "env-platform"),
     ("test_module_marks.py", 6, "TestCudnn", "xfail", "class decorator", B, "backend-named"),
+    ("test_module_skip.py", 3, "<module>", "runtime skip", "call", O, ""),
     ("test_params.py", 8, "test_dtypes", "xfail", "param", F, "feature-unsupported"),
     ("test_params.py", 9, "test_dtypes", "skipif", "param", H, "hw-gpu-arch"),
     ("test_params.py", 10, "test_dtypes", "skip", "param", O, ""),
@@ -84,6 +85,8 @@ EXPECTED = [
     ("test_runtime.py", 27, "test_msg_keyword", "runtime skip", "call", E, "env-package"),
     ("test_runtime.py", 31, "test_exception", "runtime skip", "call", O, ""),
     ("test_runtime.py", 35, "test_importorskip_reason", "importorskip", "call", E, "env-importorskip"),
+    ("test_runtime.py", 38, "test_sentence_as_condition", "xfail", "decorator", O, "other-no-reason"),
+    ("test_runtime.py", 43, "test_boolean_without_reason", "skipif", "decorator", H, "hw-condition-probe"),
 ]
 
 
@@ -107,16 +110,16 @@ def test_every_site_matches_the_hand_count(sites):
 
 
 def test_counts_per_kind_and_category(sites):
-    assert len(sites) == 58
+    assert len(sites) == 61
     assert Counter(s.kind for s in sites) == {
-        "skip": 6, "skipif": 11, "xfail": 13, "importorskip": 4, "runtime skip": 22, "runtime xfail": 2,
+        "skip": 6, "skipif": 12, "xfail": 14, "importorskip": 4, "runtime skip": 23, "runtime xfail": 2,
     }
-    assert Counter(s.category for s in sites) == {H: 10, F: 6, P: 4, E: 15, B: 6, O: 17}
+    assert Counter(s.category for s in sites) == {H: 11, F: 6, P: 4, E: 15, B: 6, O: 19}
 
 
 def test_files_found_walked_checked_and_not_parsed(scan):
-    assert scan.files_found == 14
-    assert scan.files_walked == 12  # every file mentioning skip/xfail, minus the broken one
+    assert scan.files_found == 15
+    assert scan.files_walked == 13  # every file mentioning skip/xfail, minus the broken one
     assert scan.files_checked == 1  # sub/plain_module.py: syntax-checked only
     assert [(n.rel, n.what) for n in scan.unparsable] == [("test_broken.py", "line 4: invalid syntax")]
 
@@ -180,7 +183,7 @@ def test_conditions_guards_strict_and_unconditional(sites):
     assert places[("test_runtime.py", 27, "runtime skip")].guard == "except ImportError"
     assert places[("test_runtime.py", 9, "runtime skip")].guard == "sys.version_info < (3, 11)"
     assert places[("conftest.py", 7, "runtime skip")].context == "fixture"
-    assert sum(s.unconditional for s in sites) == 36
+    assert sum(s.unconditional for s in sites) == 37
 
 
 def test_aliases_carry_the_definition_to_each_use(sites):
@@ -215,3 +218,15 @@ def test_single_file_path(tmp_path):
         ("test_params.py", 8, "xfail"), ("test_params.py", 9, "skipif"), ("test_params.py", 10, "skip"),
         ("test_params.py", 10, "xfail"), ("test_params.py", 17, "xfail"),
     ]
+
+
+def test_warnings_for_marks_pytest_rejects_or_misreads(sites):
+    warned = {(s.file, s.line): s.warning for s in sites if s.warning}
+    assert warned == {
+        ("test_module_skip.py", 3): "pytest.skip at module level without allow_module_level=True "
+                                    "(pytest reports an error)",
+        ("test_runtime.py", 38): "string condition is not a Python expression (reason passed positionally?)",
+        ("test_runtime.py", 43): "skipif with a non-string condition needs reason= (pytest reports an error)",
+    }
+    sentence = by_place(sites)[("test_runtime.py", 38, "xfail")]
+    assert (sentence.condition, sentence.reason) == ("known failure on some platforms", "")

@@ -17,6 +17,7 @@ import pandas as pd
 
 from fibench.audit.skips.baseline import compute_trend, load_baseline
 from fibench.audit.skips.groups import group_sites
+from fibench.audit.skips.inifile import find_xfail_default
 from fibench.audit.skips.junit import JunitSummary, summarise_junit
 from fibench.audit.skips.report import render_markdown
 from fibench.audit.skips.result import AuditOptions, AuditResult
@@ -48,7 +49,9 @@ def run_audit(options: AuditOptions) -> AuditResult:
     groups = group_sites(sites)
     runtime = summarise_junit(options.junit, groups, rules) if options.junit else None
     trend = compute_trend(sites, baseline, str(options.baseline)) if baseline is not None else None
-    return AuditResult(options, scan, sites, groups, rules, runtime, trend, scan_seconds)
+    return AuditResult(
+        options, scan, sites, groups, rules, runtime, trend, find_xfail_default(options.path), scan_seconds
+    )
 
 
 def sites_frame(sites: list[Site]) -> pd.DataFrame:

@@ -83,8 +83,8 @@ def compute_trend(sites: Iterable[Site], baseline: pd.DataFrame, source: str) ->
         labels={},
         categories={},
     )
-    labels = {k: r for _, k, r in before_rows}
-    labels.update({s.group_key: s.reason for s in now})
+    labels = _labels((k, r) for _, k, r in before_rows)
+    labels.update(_labels((s.group_key, s.reason) for s in now))
     group_category = {k: c for c, k, _ in before_rows}
     group_category.update({s.group_key: s.category for s in now})
     groups = _changes(
@@ -94,6 +94,14 @@ def compute_trend(sites: Iterable[Site], baseline: pd.DataFrame, source: str) ->
         categories=group_category,
     )
     return Trend(source, len(before_rows), len(now), tuple(categories), tuple(groups))
+
+
+def _labels(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Most common reason per group key (first seen on ties)."""
+    counts: dict[str, Counter] = {}
+    for key, reason in pairs:
+        counts.setdefault(key, Counter())[reason] += 1
+    return {key: counter.most_common(1)[0][0] for key, counter in counts.items()}
 
 
 def _changes(before: Counter, after: Counter, labels: dict, categories: dict) -> list[Change]:

@@ -21,7 +21,8 @@ def print_summary(result: AuditResult, written: list[Path], console: Console | N
     console.print(
         f"[bold]fibench audit skips[/bold] {result.options.path}: {len(result.sites)} sites in "
         f"{len({s.file for s in result.sites})} files ({scan.files_found} Python files found, "
-        f"{scan.files_walked} parsed) in {result.scan_seconds:.1f} s"
+        f"{scan.files_walked} parsed) in {result.scan_seconds:.1f} s",
+        soft_wrap=True,
     )
 
     categories = Table(title="Categories")
@@ -65,8 +66,11 @@ def print_summary(result: AuditResult, written: list[Path], console: Console | N
 
     if scan.unparsable:
         console.print(f"[yellow]{len(scan.unparsable)} file(s) could not be parsed (listed in skips.md)[/yellow]")
+    warned = sum(1 for s in result.sites if s.warning)
+    if warned:
+        console.print(f"[yellow]{warned} mark(s) pytest will reject or misread (listed in skips.md)[/yellow]")
     if result.runtime:
         run = result.runtime
-        console.print(f"run: {run.tests} tests, {run.skipped} skipped, {run.xfailed} xfailed")
+        console.print(f"run: {run.tests} tests, {run.skipped} skipped, {run.xfailed} xfailed", soft_wrap=True)
     for path in written:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", soft_wrap=True, markup=False, highlight=False)

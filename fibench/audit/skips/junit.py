@@ -124,21 +124,25 @@ def read_junit(paths: Sequence[Path]) -> tuple[int, list[Outcome]]:
 
 
 def summarise_junit(paths: Sequence[Path], static: Iterable[ReasonGroup], rules: RuleSet) -> JunitSummary:
-    """Read ``paths`` and group their outcomes by reason, matched to static groups."""
+    """Read ``paths`` and group their outcomes by reason: outcomes whose reasons match
+    the same static group are counted together (``FA3 ... on cpu`` and ``... on meta``
+    both count for ``FA3 ... on {device}``); unmatched ones by their own key."""
     tests, outcomes = read_junit(paths)
     by_key = {g.key: g for g in static}
     patterns = [(pattern, g) for g in by_key.values() if (pattern := key_pattern(g.key)) is not None]
     patterns.sort(key=lambda pg: -len(pg[1].key.replace("{}", "")))  # most literal text first
+    matches: dict[str, tuple[ReasonGroup | None, str]] = {}
     buckets: dict[tuple[str, str], list[Outcome]] = {}
     for outcome in outcomes:
-        buckets.setdefault((outcome.outcome, group_key(outcome.reason)), []).append(outcome)
+        key = group_key(outcome.reason)
+        if key not in matches:
+            matches[key] = _match(key, by_key, patterns)
+        match = matches[key][0]
+        buckets.setdefault((outcome.outcome, match.key if match else key), []).append(outcome)
     groups = []
     for (kind_of_outcome, key), members in buckets.items():
         label = Counter(o.reason for o in members).most_common(1)[0][0]
-        match, how = by_key.get(key), "exact"
-        if match is None:
-            match = next((g for pattern, g in patterns if pattern.fullmatch(key)), None)
-            how = "pattern" if match else ""
+        match, how = matches[group_key(members[0].reason)]
         if match is not None:
             category, rule_id = match.category, match.rule_id
         else:
@@ -164,3 +168,16 @@ def summarise_junit(paths: Sequence[Path], static: Iterable[ReasonGroup], rules:
         xfailed=sum(o.outcome == "xfailed" for o in outcomes),
         groups=tuple(groups),
     )
+
+
+def _match(
+    key: str, by_key: dict[str, ReasonGroup], patterns: list[tuple[re.Pattern[str], ReasonGroup]]
+) -> tuple[ReasonGroup | None, str]:
+    """The static group a runtime key belongs to and how it matched ("exact" /
+    "pattern"), or (None, "")."""
+    if key in by_key:
+        return by_key[key], "exact"
+    for pattern, group in patterns:
+        if pattern.fullmatch(key):
+            return group, "pattern"
+    return None, ""

@@ -34,6 +34,7 @@ CALL_KINDS = {
     "pytest.xfail.Exception": "runtime xfail",
     "pytest.importorskip": "importorskip",
 }
+MODULE_LEVEL = "pytest.skip at module level without allow_module_level=True (pytest reports an error)"
 KINDS = ("skip", "skipif", "xfail", "importorskip", "runtime skip", "runtime xfail")
 
 
@@ -51,6 +52,7 @@ class MarkFields:
     unconditional: bool = False  # applies whenever it is reached (no condition of its own)
     module: str = ""
     minversion: str = ""
+    warning: str = ""  # a construct pytest will reject or misread (see :func:`mark_warning`)
 
 
 def _kwarg(call: ast.Call, *names: str) -> ast.expr | None:
@@ -88,6 +90,7 @@ def mark_call(kind: str, call: ast.Call, consts: Mapping[str, str]) -> MarkField
     strict = _kwarg(call, "strict")
     raises = _kwarg(call, "raises")
     always_true = all(isinstance(c, ast.Constant) and c.value is True for c in conditions)
+    reason_node = _kwarg(call, "reason")
     return MarkFields(
         kind,
         condition=" or ".join(_source(c) for c in conditions),
@@ -97,7 +100,23 @@ def mark_call(kind: str, call: ast.Call, consts: Mapping[str, str]) -> MarkField
         reason_source=src,
         dynamic=rendered.dynamic,
         unconditional=always_true,  # no condition at all, or only literal True
+        warning=mark_warning(kind, conditions, reason_node),
     )
+
+
+def mark_warning(kind: str, conditions: list[ast.expr], reason: ast.expr | None) -> str:
+    """What pytest will make of a skipif/xfail that does not say what it seems to:
+    a string condition is evaluated as Python, so a sentence there (a reason passed
+    positionally) errors out; a non-string condition without ``reason=`` is an error too."""
+    for condition in conditions:
+        if isinstance(condition, ast.Constant) and isinstance(condition.value, str):
+            try:
+                compile(condition.value, "<condition>", "eval")
+            except SyntaxError:
+                return "string condition is not a Python expression (reason passed positionally?)"
+        elif reason is None:
+            return f"{kind} with a non-string condition needs reason= (pytest reports an error)"
+    return ""
 
 
 def _flag(node: ast.expr) -> str:
@@ -112,7 +131,16 @@ def runtime_call(kind: str, call: ast.Call, consts: Mapping[str, str]) -> MarkFi
     first = call.args[0] if call.args else None
     if kind != "importorskip":
         rendered, src = _reason(first or _kwarg(call, "reason", "msg"), consts)
-        return MarkFields(kind, reason=rendered.text, reason_source=src, dynamic=rendered.dynamic, unconditional=True)
+        module_level = _kwarg(call, "allow_module_level")
+        allowed = isinstance(module_level, ast.Constant) and module_level.value is True
+        return MarkFields(
+            kind,
+            reason=rendered.text,
+            reason_source=src,
+            dynamic=rendered.dynamic,
+            unconditional=True,
+            warning="" if allowed or kind != "runtime skip" else MODULE_LEVEL,
+        )
     module = render(first or _kwarg(call, "modname"), consts)
     minversion_node = call.args[1] if len(call.args) > 1 else _kwarg(call, "minversion")
     minversion = render(minversion_node, consts)

@@ -174,6 +174,7 @@ def _format(template: str, call: ast.Call, consts: Mapping[str, str]) -> list[tu
         if field is None:
             continue
         head = re.split(r"[.\[]", field, maxsplit=1)[0]
+        rest = field[len(head) :]  # attribute / index access after the name
         if head == "":
             head, auto = str(auto), auto + 1
         value: ast.expr | None = None
@@ -181,10 +182,10 @@ def _format(template: str, call: ast.Call, consts: Mapping[str, str]) -> list[tu
             value = call.args[int(head)]
         elif head in keywords:
             value = keywords[head]
-        if value is not None and head == field:
+        if value is not None and not rest:
             out.extend(_inline(value, consts))
         elif value is not None:
-            out.append(("{" + placeholder_name(value) + field[len(head) :] + "}", True))
+            out.append(("{" + placeholder_name(value) + rest + "}", True))
         else:
             out.append(("{" + (field or "?") + "}", True))
     return out

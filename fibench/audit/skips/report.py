@@ -60,6 +60,7 @@ def render_markdown(result: AuditResult) -> str:
         _kinds(result),
         _reasons(result),
         _unconditional(result),
+        _warnings(result),
         _no_reason(result),
         _top_files(result),
         _directories(result),
@@ -107,7 +108,7 @@ def _summary(result: AuditResult) -> list[str]:
     if xfails:
         lines.append(
             f"- **{xfails} xfail marks**: {strict['strict']} strict, {strict['non-strict']} non-strict, "
-            f"{strict['unset']} relying on the `xfail_strict` ini default"
+            f"{strict['unset']} relying on the `xfail_strict` ini default ({_ini_default(result)})"
             + (f", {strict['dynamic']} computed" if strict["dynamic"] else "")
             + ". A non-strict xfail that starts passing goes unnoticed."
         )
@@ -138,9 +139,24 @@ def _summary(result: AuditResult) -> list[str]:
             f"- Against the baseline: {trend.total_before} → {trend.total_after} sites "
             f"({_signed(trend.total_after - trend.total_before)})."
         )
+    warned = sum(1 for s in sites if s.warning)
+    if warned:
+        lines.append(
+            f"- **{warned} marks pytest will reject or misread** (a sentence passed as a string condition, a "
+            "boolean condition without `reason=`, a module-level skip without `allow_module_level=True`); "
+            "listed below."
+        )
     if scan.unparsable:
         lines.append(f"- {len(scan.unparsable)} file(s) could not be parsed; they are listed at the end.")
     return lines + [""]
+
+
+def _ini_default(result: AuditResult) -> str:
+    default = result.xfail_default
+    value = "strict" if default.strict else "non-strict"
+    if not default.ini_file:
+        return "no pytest configuration found above the tree: non-strict"
+    return f"{value} per `{default.ini_file}`"
 
 
 def _categories(result: AuditResult) -> list[str]:
@@ -223,6 +239,19 @@ def _unconditional(result: AuditResult) -> list[str]:
     lines += _table(["Where", "Function", "Kind", "Via", "Reason"], _site_rows(sites, "unconditional"))
     if len(sites) > MAX_LIST:
         lines += [f"… and {len(sites) - MAX_LIST} more; filter skips.csv on `unconditional`.", ""]
+    return lines
+
+
+def _warnings(result: AuditResult) -> list[str]:
+    sites = [s for s in result.sites if s.warning]
+    if not sites:
+        return []
+    lines = ["## Marks pytest will reject or misread", ""]
+    rows = [[f"`{cell(s.file, 80)}:{s.line}`", _code(cell(s.function, 60)), s.kind, cell(s.warning, 100),
+             cell(s.condition or s.reason or "-", 80)] for s in sites[:MAX_LIST]]
+    lines += _table(["Where", "Function", "Kind", "Problem", "Condition or reason"], rows)
+    if len(sites) > MAX_LIST:
+        lines += [f"… and {len(sites) - MAX_LIST} more; filter skips.csv on `warning`.", ""]
     return lines
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fibench.audit.skips.baseline import Trend
 from fibench.audit.skips.groups import ReasonGroup
+from fibench.audit.skips.inifile import XfailDefault
 from fibench.audit.skips.junit import JunitSummary
 from fibench.audit.skips.rules import RuleSet
 from fibench.audit.skips.scan import ScanResult
@@ -36,5 +37,6 @@ class AuditResult:
     rules: RuleSet
     runtime: JunitSummary | None = None
     trend: Trend | None = None
+    xfail_default: XfailDefault = XfailDefault("", False)
     scan_seconds: float = 0.0  # scanning and categorising
     generated: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

@@ -30,6 +30,9 @@ class Site:
         module / minversion: importorskip's module and minimum version.
         alias: name of the module-level mark alias the site uses ("" when direct).
         param_id: ``id=`` of the ``pytest.param`` the mark is attached to.
+        warning: a construct pytest will reject or misread (a sentence as a string
+            condition, a boolean condition without reason=, a module-level
+            pytest.skip without allow_module_level=True); "" when none.
         category / rule_id: filled by the rules (empty until categorised).
     """
 
@@ -52,6 +55,7 @@ class Site:
     minversion: str
     alias: str
     param_id: str
+    warning: str = ""
     category: str = ""
     rule_id: str = ""
 

@@ -105,12 +105,14 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def decode_source(data: bytes) -> Decoded:
-    """Decode Python source bytes: BOM / PEP 263 cookie / UTF-8, falling back to UTF-8
-    with replacement characters (and a note) when the declared or default codec fails."""
+    """Decode Python source bytes: BOM / PEP 263 cookie / UTF-8. A cookie naming an
+    unknown codec falls back to UTF-8; bytes the codec rejects are replaced (U+FFFD).
+    Either way the note says so."""
+    problem = None
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as exc:  # unknown codec in the cookie, or BOM + other cookie
-        return Decoded(data.decode("utf-8", errors="replace"), "utf-8", f"decoded with replacement ({exc})")
+    except SyntaxError as exc:  # unknown codec in the cookie, or undecodable first lines
+        encoding, problem = "utf-8", str(exc)
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
@@ -118,5 +120,7 @@ def decode_source(data: bytes) -> Decoded:
         return Decoded(data.decode("utf-8", errors="replace"), "utf-8", f"decoded with replacement ({reason})")
     if text.startswith("\ufeff"):
         text = text[1:]
+    if problem:
+        return Decoded(text, encoding, f"decoded as utf-8 ({problem})")
     note = None if encoding in ("utf-8", "utf-8-sig") else f"decoded as {encoding} (coding cookie)"
     return Decoded(text, encoding, note)

@@ -343,6 +343,7 @@ class ModuleWalker:
             minversion=fields.minversion,
             alias=alias,
             param_id=where.param_id,
+            warning=fields.warning if where.function == "<module>" or fields.warning != marks.MODULE_LEVEL else "",
         )
 
     def _add(self, fields: marks.MarkFields, line: int) -> None:

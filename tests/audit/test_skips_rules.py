@@ -1,0 +1,169 @@
+"""Categorisation rules: the shipped file, loading modes, matching, and every error."""
+
+import re
+
+import pytest
+
+from fibench.audit.skips.rules import (
+    CATEGORIES,
+    RulesError,
+    RuleSet,
+    categorise,
+    default_rules_text,
+    load_rules,
+    parse_rules,
+)
+from fibench.errors import UsageError
+
+USER_RULES = """
+[[rule]]
+id = "mine-fa3"
+category = "Backend Limitations"
+pattern = 'fa3'
+"""
+
+
+def write(tmp_path, text, name="rules.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_default_rules_load_and_use_known_categories():
+    rules = load_rules()
+    assert rules.sources == ("default",)
+    assert len(rules.rules) >= 15
+    assert {r.category for r in rules.rules} <= set(CATEGORIES)
+    assert len({r.id for r in rules.rules}) == len(rules.rules)
+    assert "[[rule]]" in default_rules_text()
+
+
+@pytest.mark.parametrize(
+    "kind, reason, condition, expected",
+    [
+        ("skipif", "SM90A is not supported", "", ("Hardware Requirements", "hw-gpu-arch")),
+        ("skipif", "trtllm-gen does not support SM110/SM120/SM121 GPUs", "", ("Hardware Requirements", "hw-gpu-arch")),
+        ("skipif", "FA3 is not supported on this device", "", ("Feature Unsupported", "feature-unsupported")),
+        ("skipif", "FA3 is not supported on this device", "torch.cuda.get_device_capability()[0] < 9",
+         ("Hardware Requirements", "hw-condition-probe")),
+        ("skipif", "k should be less than vocab_size", "", ("Parameter Validation", "param-constraint")),
+        ("importorskip", "requires module 'scipy'", "", ("Environment Issues", "env-importorskip")),
+        ("skipif", "Nvfp4 Requires compute capability >= 10 and CUDA >= 12.8", "",
+         ("Hardware Requirements", "hw-gpu-arch")),
+        ("xfail", "cudnn backend does not support causal", "", ("Backend Limitations", "backend-named")),
+        ("skip", "", "", ("Other", "other-no-reason")),
+        ("skip", "{reason}", "", ("Other", "other-dynamic-reason")),
+        ("skip", "{reason}", "sys.platform == 'win32'", ("Environment Issues", "env-condition-probe")),
+        ("skip", "something unusual", "", ("Other", "")),
+    ],
+)
+def test_default_categorisation(kind, reason, condition, expected):
+    assert categorise(load_rules(), kind, reason, condition) == expected
+
+
+def test_first_match_wins_and_kinds_filter(tmp_path):
+    rules = parse_rules(
+        """
+[[rule]]
+id = "only-xfail"
+category = "Other"
+kinds = ["xfail"]
+pattern = 'gpu'
+
+[[rule]]
+id = "any-gpu"
+category = "Hardware Requirements"
+pattern = 'gpu'
+
+[[rule]]
+id = "never-reached"
+category = "Feature Unsupported"
+pattern = 'gpu'
+""",
+        "inline",
+    )
+    ruleset = RuleSet(tuple(rules), ("inline",))
+    assert categorise(ruleset, "xfail", "needs a GPU") == ("Other", "only-xfail")
+    assert categorise(ruleset, "skip", "needs a GPU") == ("Hardware Requirements", "any-gpu")
+    assert categorise(ruleset, "skip", "nothing") == ("Other", "")
+
+
+def test_match_fields_and_case_sensitivity():
+    rules = parse_rules(
+        """
+[[rule]]
+id = "cond"
+category = "Environment Issues"
+match = "condition"
+pattern = 'platform'
+
+[[rule]]
+id = "upper"
+category = "Other"
+case_sensitive = true
+pattern = 'TODO'
+
+[[rule]]
+id = "both"
+category = "Backend Limitations"
+match = "any"
+pattern = 'reason-word\\ncond-word'
+""",
+        "inline",
+    )
+    ruleset = RuleSet(tuple(rules), ("inline",))
+    assert categorise(ruleset, "skip", "platform in the reason only") == ("Other", "")
+    assert categorise(ruleset, "skip", "x", "sys.platform == 'win32'") == ("Environment Issues", "cond")
+    assert categorise(ruleset, "skip", "todo later") == ("Other", "")
+    assert categorise(ruleset, "skip", "TODO later") == ("Other", "upper")
+    assert categorise(ruleset, "skip", "reason-word", "cond-word") == ("Backend Limitations", "both")
+
+
+def test_replace_and_extend(tmp_path):
+    path = write(tmp_path, USER_RULES)
+    replaced = load_rules(path, "replace")
+    assert [r.id for r in replaced.rules] == ["mine-fa3"]
+    assert categorise(replaced, "skip", "SM90 is required") == ("Other", "")
+    extended = load_rules(path, "extend")
+    assert extended.rules[0].id == "mine-fa3"
+    assert len(extended.rules) == len(load_rules().rules) + 1
+    assert categorise(extended, "skip", "FA3 is not supported") == ("Backend Limitations", "mine-fa3")
+    assert categorise(extended, "skip", "SM90 is required") == ("Hardware Requirements", "hw-gpu-arch")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[[rule]\nid=", "not valid TOML"),
+        ("", "defines no rules"),
+        ("title = 'x'\n[[rule]]\nid='a'\ncategory='Other'\npattern='x'", "unknown top-level key(s): title"),
+        ("[[rule]]\nid='a'\ncategory='Other'\npattern='('", "rule 1 (a): bad regex"),
+        ("[[rule]]\nid='a'\ncategory='Hardware'\npattern='x'", "rule 1 (a): unknown category 'Hardware'"),
+        ("[[rule]]\nid='a'\ncategory='Other'", "rule 1 (a): 'pattern' is required"),
+        ("[[rule]]\ncategory='Other'\npattern='x'", "rule 1: 'id' is required"),
+        ("[[rule]]\nid='a'\ncategory='Other'\npattern='x'\nmatch='title'", "unknown match 'title'"),
+        ("[[rule]]\nid='a'\ncategory='Other'\npattern='x'\nkinds=['skipped']", "kinds must be a list of"),
+        ("[[rule]]\nid='a'\ncategory='Other'\npattern='x'\npriority=1", "unknown key(s): priority"),
+        ("[[rule]]\nid='a'\ncategory='Other'\npattern='x'\n[[rule]]\nid='a'\ncategory='Other'\npattern='y'",
+         "duplicate rule id 'a'"),
+    ],
+)
+def test_bad_rules_files_are_one_line_usage_errors(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, UsageError) and info.value.exit_code == 2
+
+
+def test_missing_rules_file_and_clash_with_defaults(tmp_path):
+    with pytest.raises(RulesError, match=re.escape(f"rules file not found: {tmp_path / 'nope.toml'}")):
+        load_rules(tmp_path / "nope.toml")
+    clash = write(tmp_path, "[[rule]]\nid='hw-gpu-arch'\ncategory='Other'\npattern='x'")
+    assert load_rules(clash, "replace").rules[0].id == "hw-gpu-arch"
+    with pytest.raises(RulesError, match="duplicate rule id 'hw-gpu-arch'"):
+        load_rules(clash, "extend")
+    with pytest.raises(RulesError, match="unknown rules mode 'merge'"):
+        load_rules(clash, "merge")
