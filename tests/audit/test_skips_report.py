@@ -39,7 +39,7 @@ def test_executive_summary_numbers(markdown):
     assert "**14 xfail marks**: 1 strict, 2 non-strict, 11 relying on the `xfail_strict` ini default" in markdown
     assert "**5 sites give no reason**; 11 build their reason at run time" in markdown
     assert "**3 marks pytest will reject or misread**" in markdown
-    assert "1 in fixtures, 3 in helper functions, 13 at module level and 1 on classes" in markdown
+    assert "1 in fixtures, 2 in helper functions, 9 at module level and 1 on classes" in markdown
     assert "2 sites are in conftest.py files" in markdown
 
 
@@ -47,7 +47,7 @@ def test_category_and_kind_tables(markdown):
     assert "| Environment Issues | 15 | 24.6% | 15 | 7 | 5 |" in markdown
     assert "| **Total** | **61** | 100% |" in markdown
     assert "| runtime skip | 23 | 37.7% |" in markdown
-    assert "Attached as: call 25, decorator 22, param 5, pytestmark 3, applymarker 2, alias definition 1, " \
+    assert "Attached as: call 30, decorator 19, param 5, pytestmark 3, applymarker 2, alias definition 1, " \
            "class decorator 1." in markdown
 
 
