@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -45,17 +46,20 @@ def module_stem(rel: str) -> str:
     return path.parent.name if path.stem == "__init__" else path.stem
 
 
+_ALIAS_DEFINITION = re.compile(r"^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=[^=\n][^\n]*\b(?:skip|skipif|xfail)\b", re.M)
+
+
 def scan_tree(root: Path) -> ScanResult:
     """Scan ``root`` (a directory or one file) and return its sites in file/line order.
 
-    Only files that mention ``skip`` or ``xfail``, or a mark alias another file
-    defines, can hold a site; those are parsed into an AST and walked. The others are
-    only compiled (about 3x cheaper than building the AST) so that files which do not
-    parse are still listed."""
+    Only files that mention ``skip`` or ``xfail``, or a name some file binds to a mark
+    at module level (a possible alias), can hold a site; those are parsed into an AST
+    and walked (statements without such a word are passed over). The others are only
+    compiled (about 3x cheaper than building the AST) so that files which do not parse
+    are still listed."""
     files, notes = find_sources(root)
     result = ScanResult(root=root, files_found=len(files), notes=list(notes))
-    found: list[ModuleSites] = []
-    deferred: list[tuple[str, str]] = []
+    texts: list[tuple[str, str]] = []
     for source in files:
         try:
             data = source.path.read_bytes()
@@ -65,14 +69,13 @@ def scan_tree(root: Path) -> ScanResult:
         decoded = decode_source(data)
         if decoded.note:
             result.notes.append(Note(source.rel, decoded.note))
-        if "skip" in decoded.text or "xfail" in decoded.text:
-            _walk(source.rel, decoded.text, result, found)
-        else:
-            deferred.append((source.rel, decoded.text))
-    alias_names = {d.name for module in found for d in module.definitions}
-    for rel, text in deferred:
-        if any(name in text for name in alias_names):
-            _walk(rel, text, result, found)
+        texts.append((source.rel, decoded.text))
+    alias_names = sorted({name for _, text in texts for name in _ALIAS_DEFINITION.findall(text)})
+    alias_use = re.compile(r"\b(?:" + "|".join(map(re.escape, alias_names)) + r")\b") if alias_names else None
+    found: list[ModuleSites] = []
+    for rel, text in texts:
+        if "skip" in text or "xfail" in text or (alias_use and alias_use.search(text)):
+            _walk(rel, text, alias_names, result, found)
         else:
             _syntax_check(rel, text, result)
     definitions = [d for module in found for d in module.definitions]
@@ -111,12 +114,12 @@ def _syntax_check(rel: str, text: str, result: ScanResult) -> None:
         result.files_checked += 1
 
 
-def _walk(rel: str, text: str, result: ScanResult, found: list[ModuleSites]) -> None:
+def _walk(rel: str, text: str, alias_names: list[str], result: ScanResult, found: list[ModuleSites]) -> None:
     tree = _parse(rel, text, result, "ast")
     if tree is None:
         return
     try:
-        found.append(ModuleWalker(rel, tree).walk())
+        found.append(ModuleWalker(rel, tree, text, alias_names).walk())
     except RecursionError:
         result.unparsable.append(Note(rel, "nested too deeply to walk"))
         return

@@ -22,9 +22,11 @@ function.
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
+import re
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from fibench.audit.skips import marks
 from fibench.audit.skips.reasons import const_value, group_key
@@ -78,12 +80,27 @@ def _normalise(name: str) -> str:
     return "pytest" + name[len("_pytest.outcomes") :] if name.startswith("_pytest.outcomes") else name
 
 
-class ModuleWalker:
-    """Collects the sites of one parsed module; call :meth:`walk` once."""
+def marker_lines(text: str, words: Iterable[str]) -> list[int]:
+    """Sorted 1-based numbers of the lines that contain any of ``words``."""
+    pattern = re.compile("|".join(sorted((re.escape(w) for w in set(words) if w), key=len, reverse=True)))
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    return sorted({bisect.bisect_right(starts, m.start()) for m in pattern.finditer(text)})
 
-    def __init__(self, rel: str, tree: ast.Module):
+
+class ModuleWalker:
+    """Collects the sites of one parsed module; call :meth:`walk` once.
+
+    With ``text``, statements whose lines contain none of the marker words (``skip``,
+    ``xfail``, names that resolve to pytest's skip/xfail helpers here, mark aliases, and
+    ``extra_markers``: alias names defined in other files) are not walked: no site can
+    be in them. This keeps big test files cheap."""
+
+    def __init__(self, rel: str, tree: ast.Module, text: str | None = None, extra_markers: Iterable[str] = ()):
         self.rel = rel
         self.tree = tree
+        self.text = text
+        self.extra_markers = tuple(extra_markers)
+        self.marked: list[int] | None = None  # lines with a marker word; None: walk everything
         self.names: dict[str, str] = {"pytest": "pytest"}  # local name -> dotted name
         self.imported: dict[str, tuple[str, str]] = {}  # local name -> (module, name there)
         self.star_modules: list[str] = []
@@ -118,18 +135,28 @@ class ModuleWalker:
         self._module_names(self.tree.body)
         for name, site in self.aliases.items():
             self.out.definitions.append(AliasDefinition(name, site))
+        if self.text is not None:
+            local = [n for n, target in self.names.items() if "skip" in target or "xfail" in target]
+            self.marked = marker_lines(self.text, ["skip", "xfail", *local, *self.aliases, *self.extra_markers])
         for stmt in self.tree.body:
             self.visit(stmt)
         return self.out
 
     def visit(self, node: ast.AST) -> None:
         """Visit one node: a handler for the node types that matter, else its children."""
+        if self.marked is not None and isinstance(node, ast.stmt) and not self._has_marker(node):
+            return
         handler = self._dispatch.get(type(node))
         if handler is not None:
             handler(node)
         else:
             for child in ast.iter_child_nodes(node):
                 self.visit(child)
+
+    def _has_marker(self, node: ast.stmt) -> bool:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
+        index = bisect.bisect_left(self.marked, start)
+        return index < len(self.marked) and self.marked[index] <= (node.end_lineno or node.lineno)
 
     def _visit_all(self, nodes: list) -> None:
         for node in nodes:
