@@ -54,6 +54,9 @@ def test_default_rules_load_and_use_known_categories():
         ("skip", "", "", ("Other", "other-no-reason")),
         ("skip", "{reason}", "", ("Other", "other-dynamic-reason")),
         ("skip", "{reason}", "sys.platform == 'win32'", ("Environment Issues", "env-condition-probe")),
+        ("skipif", "umfpack not available", "not has_umfpack", ("Environment Issues", "env-optional-package")),
+        ("skipif", "no fenv()", "not _test_internal.have_fenv()", ("Environment Issues", "env-optional-package")),
+        ("skip", "{cls} doesn support {tz}", "", ("Feature Unsupported", "feature-unsupported")),
         ("skip", "something unusual", "", ("Other", "")),
     ],
 )

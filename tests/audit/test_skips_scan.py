@@ -230,3 +230,41 @@ def test_warnings_for_marks_pytest_rejects_or_misreads(sites):
     }
     sentence = by_place(sites)[("test_runtime.py", 38, "xfail")]
     assert (sentence.condition, sentence.reason) == ("known failure on some platforms", "")
+
+
+def test_passing_over_unmarked_statements_loses_no_site():
+    import ast
+
+    from fibench.audit.skips.sources import decode_source
+    from fibench.audit.skips.walker import ModuleWalker
+
+    checked = 0
+    for path in sorted(TREE.rglob("*.py")):
+        text = decode_source(path.read_bytes()).text
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        full = ModuleWalker(path.name, tree).walk()
+        pruned = ModuleWalker(path.name, tree, text, ["requires_sm90"]).walk()
+        assert pruned.sites == full.sites and pruned.pending == full.pending, path.name
+        checked += len(full.sites)
+    assert checked > 40
+
+
+def test_class_constants_reach_method_decorators_but_not_method_bodies(tmp_path):
+    (tmp_path / "test_cls.py").write_text(
+        "import pytest\n"
+        "\n"
+        "class TestX:\n"
+        "    REASON = 'needs the cutlass ' + 'backend'\n"
+        "\n"
+        "    @pytest.mark.xfail(reason=REASON)\n"
+        "    def test_a(self):\n"
+        "        pytest.skip(REASON)\n"
+    )
+    sites = scan_tree(tmp_path).sites
+    assert [(s.line, s.kind, s.reason, s.dynamic) for s in sites] == [
+        (6, "xfail", "needs the cutlass backend", False),
+        (8, "runtime skip", "{REASON}", True),  # a method body cannot see class names
+    ]

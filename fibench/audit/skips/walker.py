@@ -72,6 +72,13 @@ class ModuleSites:
     used_aliases: set[str] = field(default_factory=set)
 
 
+def _is_text(value: ast.expr) -> bool:
+    """A value that may be a string constant (literal, f-string, ``+`` / ``%``)."""
+    return isinstance(value, (ast.JoinedStr, ast.BinOp)) or (
+        isinstance(value, ast.Constant) and isinstance(value.value, str)
+    )
+
+
 def _last(module: str) -> str:
     return module.rsplit(".", 1)[-1]
 
@@ -104,7 +111,8 @@ class ModuleWalker:
         self.names: dict[str, str] = {"pytest": "pytest"}  # local name -> dotted name
         self.imported: dict[str, tuple[str, str]] = {}  # local name -> (module, name there)
         self.star_modules: list[str] = []
-        self.consts: dict[str, str] = {}
+        self.consts: dict[str, str] = {}  # string constants visible where the walk is
+        self.module_consts: dict[str, str] = self.consts
         self.aliases: dict[str, Site] = {}
         self.alias_nodes: set[int] = set()
         self.where = _Where()
@@ -133,6 +141,7 @@ class ModuleWalker:
     def walk(self) -> ModuleSites:
         """Collect module-level names first, then walk the whole module."""
         self._module_names(self.tree.body)
+        self.module_consts = self.consts
         for name, site in self.aliases.items():
             self.out.definitions.append(AliasDefinition(name, site))
         if self.text is not None:
@@ -198,9 +207,7 @@ class ModuleWalker:
                     self._module_name(targets[0].id, stmt.value)
 
     def _module_name(self, name: str, value: ast.expr) -> None:
-        if isinstance(value, (ast.JoinedStr, ast.BinOp)) or (
-            isinstance(value, ast.Constant) and isinstance(value.value, str)
-        ):
+        if _is_text(value):
             text = const_value(value, self.consts)
             if text is not None:
                 self.consts[name] = text
@@ -240,7 +247,9 @@ class ModuleWalker:
             self._visit_all(node.decorator_list)
         self._visit_all(node.args.defaults + node.args.kw_defaults)
         self.scope.append(node.name)
-        with self._at(function=qualname, context=context, via="call", guards=(), param_id=""):
+        with self._at(function=qualname, context=context, via="call", guards=(), param_id=""), self._names_in(
+            self.module_consts
+        ):
             self._visit_all(node.body)
         self.scope.pop()
 
@@ -249,10 +258,27 @@ class ModuleWalker:
         with self._at(function=qualname, context="class", via="class decorator"):
             self._visit_all(node.decorator_list)
         self._visit_all(node.bases + [kw.value for kw in node.keywords])
+        # string constants bound in the class body are visible to its method decorators
+        class_consts = dict(self.consts)
+        for stmt in node.body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                text = const_value(stmt.value, class_consts) if _is_text(stmt.value) else None
+                if text is not None:
+                    class_consts[stmt.targets[0].id] = text
         self.scope.append(node.name)
-        with self._at(function=qualname, context="class", via="call", guards=(), param_id=""):
+        with self._at(function=qualname, context="class", via="call", guards=(), param_id=""), self._names_in(
+            class_consts
+        ):
             self._visit_all(node.body)
         self.scope.pop()
+
+    @contextlib.contextmanager
+    def _names_in(self, consts: dict[str, str]) -> Iterator[None]:
+        saved, self.consts = self.consts, consts
+        try:
+            yield
+        finally:
+            self.consts = saved
 
     def _assign(self, node: ast.Assign | ast.AnnAssign | ast.AugAssign) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
