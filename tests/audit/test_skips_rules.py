@@ -57,6 +57,7 @@ def test_default_rules_load_and_use_known_categories():
         ("skipif", "umfpack not available", "not has_umfpack", ("Environment Issues", "env-optional-package")),
         ("skipif", "no fenv()", "not _test_internal.have_fenv()", ("Environment Issues", "env-optional-package")),
         ("skip", "{cls} doesn support {tz}", "", ("Feature Unsupported", "feature-unsupported")),
+        ("skipif", "cannot find float96 so skipping", "", ("Hardware Requirements", "hw-cpu-platform")),
         ("skip", "something unusual", "", ("Other", "")),
     ],
 )

@@ -268,3 +268,25 @@ def test_class_constants_reach_method_decorators_but_not_method_bodies(tmp_path)
         (6, "xfail", "needs the cutlass backend", False),
         (8, "runtime skip", "{REASON}", True),  # a method body cannot see class names
     ]
+
+
+def test_function_local_strings_bound_once_are_substituted(tmp_path):
+    (tmp_path / "test_local.py").write_text(
+        "import pytest\n"
+        "\n"
+        "def test_once(x):\n"
+        "    reason = 'tested ' + 'separately'\n"
+        "    if x:\n"
+        "        pytest.skip(reason=reason)\n"
+        "\n"
+        "def test_twice(x):\n"
+        "    msg = 'a'\n"
+        "    if x:\n"
+        "        msg = 'b'\n"
+        "    pytest.skip(msg)\n"
+    )
+    sites = scan_tree(tmp_path).sites
+    assert [(s.line, s.reason, s.dynamic) for s in sites] == [
+        (6, "tested separately", False),
+        (12, "{msg}", True),  # bound twice: which one depends on the run
+    ]

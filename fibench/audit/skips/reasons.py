@@ -11,7 +11,9 @@ the expression that produces it:
 - ``reason`` (a bare variable)               -> ``{reason}``
 - ``helper(x)``                              -> ``{helper(...)}``
 
-Module-level string constants (``MSG = "..."``) are substituted for their names.
+String constants the walker can see cheaply are substituted for their names:
+module-level ones (``MSG = "..."``), those bound in a class body (for its method
+decorators), and those bound exactly once in the enclosing function.
 :func:`group_key` lower-cases the text, turns every placeholder into ``{}``, expands
 contractions and drops punctuation and spacing, so reasons that differ only in their
 dynamic parts, case, whitespace or punctuation share one key.

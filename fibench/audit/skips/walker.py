@@ -79,6 +79,27 @@ def _is_text(value: ast.expr) -> bool:
     )
 
 
+def _local_strings(body: list[ast.stmt], consts: dict[str, str]) -> dict[str, str]:
+    """String constants bound exactly once in a function body (``reason = "..."``
+    followed by ``pytest.skip(reason)``). A name bound more than once (branches,
+    loops, augmented assignment) is left dynamic."""
+    stores: dict[str, int] = {}
+    candidates: dict[str, ast.expr] = {}
+    for stmt in body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                stores[node.id] = stores.get(node.id, 0) + 1
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                if _is_text(node.value):
+                    candidates[node.targets[0].id] = node.value
+    out = {}
+    for name, value in candidates.items():
+        text = const_value(value, consts) if stores.get(name) == 1 else None
+        if text is not None:
+            out[name] = text
+    return out
+
+
 def _last(module: str) -> str:
     return module.rsplit(".", 1)[-1]
 
@@ -247,9 +268,8 @@ class ModuleWalker:
             self._visit_all(node.decorator_list)
         self._visit_all(node.args.defaults + node.args.kw_defaults)
         self.scope.append(node.name)
-        with self._at(function=qualname, context=context, via="call", guards=(), param_id=""), self._names_in(
-            self.module_consts
-        ):
+        local = {**self.module_consts, **_local_strings(node.body, self.module_consts)}
+        with self._at(function=qualname, context=context, via="call", guards=(), param_id=""), self._names_in(local):
             self._visit_all(node.body)
         self.scope.pop()
 
