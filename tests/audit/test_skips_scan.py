@@ -212,7 +212,7 @@ def test_param_id_is_recorded(sites):
     assert by_place(sites)[("test_params.py", 8, "xfail")].param_id == ""
 
 
-def test_single_file_path(tmp_path):
+def test_single_file_path():
     result = scan_tree(TREE / "test_params.py")
     assert [(s.file, s.line, s.kind) for s in result.sites] == [
         ("test_params.py", 8, "xfail"), ("test_params.py", 9, "skipif"), ("test_params.py", 10, "skip"),

@@ -1,11 +1,6 @@
 """Walk one module's AST and collect its skip/xfail sites.
 
-Name resolution is flow-insensitive and per module: ``import pytest [as pt]``,
-``from pytest import mark, skip [as s]``, module-level aliases (``skip =
-pytest.mark.skip``, ``mark = pytest.mark``) all resolve to a dotted ``pytest.*`` name;
-``pytest`` itself resolves even where it was never imported.
-
-A mark *instance* assigned to a module-level name (``requires_gpu =
+Names are resolved by :class:`fibench.audit.skips.names.ModuleNames`. A mark *instance* assigned to a module-level name (``requires_gpu =
 pytest.mark.skipif(...)``) is an alias definition, not a site: every later use of the
 name (``@requires_gpu``, ``pytestmark = requires_gpu``, ``marks=requires_gpu``) is a site
 carrying the definition's condition and reason. Uses of a name imported from another
@@ -29,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 from fibench.audit.skips import marks
+from fibench.audit.skips.names import ModuleNames, is_text, last_component, local_strings
 from fibench.audit.skips.reasons import const_value, group_key
 from fibench.audit.skips.site import Site
 
@@ -72,42 +68,6 @@ class ModuleSites:
     used_aliases: set[str] = field(default_factory=set)
 
 
-def _is_text(value: ast.expr) -> bool:
-    """A value that may be a string constant (literal, f-string, ``+`` / ``%``)."""
-    return isinstance(value, (ast.JoinedStr, ast.BinOp)) or (
-        isinstance(value, ast.Constant) and isinstance(value.value, str)
-    )
-
-
-def _local_strings(body: list[ast.stmt], consts: dict[str, str]) -> dict[str, str]:
-    """String constants bound exactly once in a function body (``reason = "..."``
-    followed by ``pytest.skip(reason)``). A name bound more than once (branches,
-    loops, augmented assignment) is left dynamic."""
-    stores: dict[str, int] = {}
-    candidates: dict[str, ast.expr] = {}
-    for stmt in body:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                stores[node.id] = stores.get(node.id, 0) + 1
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                if _is_text(node.value):
-                    candidates[node.targets[0].id] = node.value
-    out = {}
-    for name, value in candidates.items():
-        text = const_value(value, consts) if stores.get(name) == 1 else None
-        if text is not None:
-            out[name] = text
-    return out
-
-
-def _last(module: str) -> str:
-    return module.rsplit(".", 1)[-1]
-
-
-def _normalise(name: str) -> str:
-    return "pytest" + name[len("_pytest.outcomes") :] if name.startswith("_pytest.outcomes") else name
-
-
 def marker_lines(text: str, words: Iterable[str]) -> list[int]:
     """Sorted 1-based numbers of the lines that contain any of ``words``."""
     pattern = re.compile("|".join(sorted((re.escape(w) for w in set(words) if w), key=len, reverse=True)))
@@ -129,13 +89,9 @@ class ModuleWalker:
         self.text = text
         self.extra_markers = tuple(extra_markers)
         self.marked: list[int] | None = None  # lines with a marker word; None: walk everything
-        self.names: dict[str, str] = {"pytest": "pytest"}  # local name -> dotted name
-        self.imported: dict[str, tuple[str, str]] = {}  # local name -> (module, name there)
-        self.star_modules: list[str] = []
-        self.consts: dict[str, str] = {}  # string constants visible where the walk is
-        self.module_consts: dict[str, str] = self.consts
-        self.aliases: dict[str, Site] = {}
-        self.alias_nodes: set[int] = set()
+        self.ns = ModuleNames()
+        self.consts: dict[str, str] = self.ns.consts  # string constants visible where the walk is
+        self.aliases: dict[str, Site] = {}  # module-level mark aliases, as sites at their definition
         self.where = _Where()
         self.scope: list[str] = []
         self.out = ModuleSites(rel)
@@ -143,8 +99,8 @@ class ModuleWalker:
             ast.FunctionDef: self._function,
             ast.AsyncFunctionDef: self._function,
             ast.ClassDef: self._class,
-            ast.Import: self._import,
-            ast.ImportFrom: self._import,
+            ast.Import: self.ns.add_import,
+            ast.ImportFrom: self.ns.add_import,
             ast.Assign: self._assign,
             ast.AnnAssign: self._assign,
             ast.AugAssign: self._assign,
@@ -161,13 +117,13 @@ class ModuleWalker:
     # ---- entry -------------------------------------------------------------------
     def walk(self) -> ModuleSites:
         """Collect module-level names first, then walk the whole module."""
-        self._module_names(self.tree.body)
-        self.module_consts = self.consts
-        for name, site in self.aliases.items():
-            self.out.definitions.append(AliasDefinition(name, site))
+        self.ns.collect(self.tree.body)
+        for name, call in self.ns.mark_aliases.items():
+            fields = marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts)
+            self.aliases[name] = self._site(fields, call.lineno, alias=name, via="alias definition")
+            self.out.definitions.append(AliasDefinition(name, self.aliases[name]))
         if self.text is not None:
-            local = [n for n, target in self.names.items() if "skip" in target or "xfail" in target]
-            self.marked = marker_lines(self.text, ["skip", "xfail", *local, *self.aliases, *self.extra_markers])
+            self.marked = marker_lines(self.text, ["skip", "xfail", *self.ns.marker_words(), *self.extra_markers])
         for stmt in self.tree.body:
             self.visit(stmt)
         return self.out
@@ -202,73 +158,16 @@ class ModuleWalker:
         finally:
             self.where = saved
 
-    # ---- names ---------------------------------------------------------------------
-    def qual(self, node: ast.AST) -> str | None:
-        """Dotted name an expression refers to (``pytest.mark.skip``), or None."""
-        if isinstance(node, ast.Name):
-            return self.names.get(node.id)
-        if isinstance(node, ast.Attribute):
-            base = self.qual(node.value)
-            return f"{base}.{node.attr}" if base else None
-        return None
-
-    def _module_names(self, body: list[ast.stmt]) -> None:
-        for stmt in body:
-            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                self._import(stmt)
-            elif isinstance(stmt, ast.If):
-                self._module_names(stmt.body + stmt.orelse)
-            elif isinstance(stmt, ast.Try):
-                self._module_names(stmt.body + stmt.orelse + stmt.finalbody)
-                for handler in stmt.handlers:
-                    self._module_names(handler.body)
-            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                if len(targets) == 1 and isinstance(targets[0], ast.Name) and targets[0].id != "pytestmark":
-                    self._module_name(targets[0].id, stmt.value)
-
-    def _module_name(self, name: str, value: ast.expr) -> None:
-        if _is_text(value):
-            text = const_value(value, self.consts)
-            if text is not None:
-                self.consts[name] = text
-        elif isinstance(value, (ast.Name, ast.Attribute)):
-            target = self.qual(value)
-            if target and target.startswith("pytest"):
-                self.names[name] = target
-                self.alias_nodes.add(id(value))
-        elif isinstance(value, ast.Call) and self.qual(value.func) in marks.MARK_KINDS:
-            fields = marks.mark_call(marks.MARK_KINDS[self.qual(value.func)], value, self.consts)
-            self.aliases[name] = self._site(fields, value.lineno, alias=name, via="alias definition")
-            self.alias_nodes.add(id(value))
-
-    def _import(self, node: ast.Import | ast.ImportFrom) -> None:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                local = alias.asname or alias.name.split(".")[0]
-                self.names[local] = _normalise(alias.name if alias.asname else local)
-                self.imported[local] = ("", alias.name)
-            return
-        module = node.module or ""
-        for alias in node.names:
-            if alias.name == "*":
-                self.star_modules.append(_last(module))
-                continue
-            local = alias.asname or alias.name
-            if module and not node.level:
-                self.names[local] = _normalise(f"{module}.{alias.name}")
-            self.imported[local] = (module, alias.name)
-
     # ---- structure -------------------------------------------------------------------
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         qualname = ".".join(self.scope + [node.name])
-        fixture = any(self.qual(d.func if isinstance(d, ast.Call) else d) == "pytest.fixture" for d in node.decorator_list)
+        fixture = any(self.ns.qual(d.func if isinstance(d, ast.Call) else d) == "pytest.fixture" for d in node.decorator_list)
         context = "fixture" if fixture else "test" if node.name.startswith("test") else "helper"
         with self._at(function=qualname, context=context, via="decorator"):
             self._visit_all(node.decorator_list)
         self._visit_all(node.args.defaults + node.args.kw_defaults)
         self.scope.append(node.name)
-        local = {**self.module_consts, **_local_strings(node.body, self.module_consts)}
+        local = {**self.ns.consts, **local_strings(node.body, self.ns.consts)}
         with self._at(function=qualname, context=context, via="call", guards=(), param_id=""), self._names_in(local):
             self._visit_all(node.body)
         self.scope.pop()
@@ -282,7 +181,7 @@ class ModuleWalker:
         class_consts = dict(self.consts)
         for stmt in node.body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-                text = const_value(stmt.value, class_consts) if _is_text(stmt.value) else None
+                text = const_value(stmt.value, class_consts) if is_text(stmt.value) else None
                 if text is not None:
                     class_consts[stmt.targets[0].id] = text
         self.scope.append(node.name)
@@ -302,7 +201,7 @@ class ModuleWalker:
 
     def _assign(self, node: ast.Assign | ast.AnnAssign | ast.AugAssign) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if node.value is None or id(node.value) in self.alias_nodes:
+        if node.value is None or id(node.value) in self.ns.alias_nodes:
             return
         if any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in targets):
             with self._at(via="pytestmark"):
@@ -328,7 +227,7 @@ class ModuleWalker:
 
     # ---- constructs -------------------------------------------------------------------
     def _call(self, node: ast.Call) -> None:
-        target = self.qual(node.func)
+        target = self.ns.qual(node.func)
         if target in marks.MARK_KINDS:
             self._add(marks.mark_call(marks.MARK_KINDS[target], node, self.consts), node.lineno)
         elif target in marks.CALL_KINDS:
@@ -349,9 +248,9 @@ class ModuleWalker:
             self._visit_all(node.args + [kw.value for kw in node.keywords])
 
     def _reference(self, node: ast.Name | ast.Attribute) -> None:
-        if id(node) in self.alias_nodes:
+        if id(node) in self.ns.alias_nodes:
             return
-        target = self.qual(node)
+        target = self.ns.qual(node)
         if target in marks.MARK_KINDS:
             self._add(marks.bare_mark(marks.MARK_KINDS[target]), node.lineno)
             return
@@ -366,23 +265,23 @@ class ModuleWalker:
         if (
             self.where.via in MARK_POSITIONS
             and isinstance(node.value, ast.Name)
-            and node.value.id in self.imported
+            and node.value.id in self.ns.imported
             and not (target or "").startswith("pytest")
         ):
-            module, name = self.imported[node.value.id]
+            module, name = self.ns.imported[node.value.id]
             full = f"{module}.{name}" if module else name
-            self.out.pending.append(PendingUse(_last(full), node.attr, self._site(marks.MarkFields(""), node.lineno)))
+            self.out.pending.append(PendingUse(last_component(full), node.attr, self._site(marks.MarkFields(""), node.lineno)))
             return
         self.visit(node.value)
 
     def _maybe_pending(self, name: str, line: int) -> None:
-        if self.names.get(name, "").startswith("pytest"):
+        if self.ns.names.get(name, "").startswith("pytest"):
             return
-        if name in self.imported:
-            module, original = self.imported[name]
-            modules = [_last(module)] if module else []
+        if name in self.ns.imported:
+            module, original = self.ns.imported[name]
+            modules = [last_component(module)] if module else []
         else:
-            original, modules = name, self.star_modules
+            original, modules = name, self.ns.star_modules
         for module in modules:
             self.out.pending.append(PendingUse(module, original, self._site(marks.MarkFields(""), line)))
 
