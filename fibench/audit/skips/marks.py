@@ -21,10 +21,11 @@ A string condition (``skipif("sys.platform == 'win32'")``) is shown as the strin
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
-from fibench.audit.skips.reasons import Rendered, render
+from fibench.audit.skips.reasons import Rendered, group_key, render
+from fibench.audit.skips.site import Site
 
 MARK_KINDS = {"pytest.mark.skip": "skip", "pytest.mark.skipif": "skipif", "pytest.mark.xfail": "xfail"}
 CALL_KINDS = {
@@ -161,3 +162,25 @@ def runtime_call(kind: str, call: ast.Call, consts: Mapping[str, str]) -> MarkFi
         minversion=minversion.text,
     )
 
+
+def with_fields(place: Site, fields: MarkFields, alias: str | None = None) -> Site:
+    """``place`` (where a site is) completed with what the construct says. A site is
+    unconditional only when the construct is and no guard surrounds it; the
+    module-level-skip warning only applies at module level."""
+    module_level = place.function == "<module>"
+    return replace(
+        place,
+        kind=fields.kind,
+        condition=fields.condition,
+        strict=fields.strict,
+        raises=fields.raises,
+        reason=fields.reason,
+        reason_source=fields.reason_source,
+        group_key=group_key(fields.reason),
+        dynamic=fields.dynamic,
+        unconditional=fields.unconditional and not place.guard,
+        module=fields.module,
+        minversion=fields.minversion,
+        alias=place.alias if alias is None else alias,
+        warning=fields.warning if module_level or fields.warning != MODULE_LEVEL else "",
+    )

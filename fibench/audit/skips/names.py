@@ -62,6 +62,7 @@ class ModuleNames:
         self.star_modules: list[str] = []  # last components of ``from X import *``
         self.consts: dict[str, str] = {}  # module-level string constants
         self.mark_aliases: dict[str, ast.Call] = {}  # module-level name -> mark call
+        self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # module-level defs
         self.alias_nodes: set[int] = set()  # ids of alias right-hand sides (not sites themselves)
 
     def qual(self, node: ast.AST) -> str | None:
@@ -75,7 +76,7 @@ class ModuleNames:
 
     def marker_words(self) -> list[str]:
         """Local names whose lines may hold a site: names that resolve to pytest's
-        skip/xfail helpers, and mark aliases."""
+        skip/xfail helpers, and mark aliases (factories are added by the walker)."""
         local = [n for n, target in self.names.items() if "skip" in target or "xfail" in target]
         return local + list(self.mark_aliases)
 
@@ -91,6 +92,8 @@ class ModuleNames:
                 self.collect(stmt.body + stmt.orelse + stmt.finalbody)
                 for handler in stmt.handlers:
                     self.collect(handler.body)
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.functions.append(stmt)
             elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                 if len(targets) == 1 and isinstance(targets[0], ast.Name) and targets[0].id != "pytestmark":

@@ -5,10 +5,11 @@ walked (nesting too deep) are listed in the result and the scan goes on.
 
 Cross-file aliases: a name imported from another scanned module (``from .utils import
 requires_gpu``) and used where a mark goes resolves to the mark instance that module
-binds to that name. Candidates are modules whose file stem (or package directory, for
+binds to that name, and a call of an imported mark factory to the mark it returns
+(see :mod:`fibench.audit.skips.factories`). Candidates are modules whose file stem (or package directory, for
 ``__init__.py``) equals the last component of the imported module; when several
-match, the one sharing the longest directory prefix with the user wins. A definition
-that nothing in the tree uses is kept as one site at its definition.
+match, the one sharing the longest directory prefix with the user wins. An alias or
+factory that nothing in the tree uses is kept as one site at its definition.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Iterable
 
 from fibench.audit.skips.site import Site
 from fibench.audit.skips.sources import Note, decode_source, find_sources
+from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, unused_factory_site
+from fibench.audit.skips.marks import with_fields
 from fibench.audit.skips.walker import AliasDefinition, ModuleSites, ModuleWalker, PendingUse, use_of
 
 
@@ -70,7 +73,10 @@ def scan_tree(root: Path) -> ScanResult:
         if decoded.note:
             result.notes.append(Note(source.rel, decoded.note))
         texts.append((source.rel, decoded.text))
-    alias_names = sorted({name for _, text in texts for name in _ALIAS_DEFINITION.findall(text)})
+    alias_names = sorted(
+        {name for _, text in texts for name in _ALIAS_DEFINITION.findall(text)}
+        | {name for _, text in texts if "return" in text and "mark." in text for name in factory_names(text)}
+    )
     alias_use = re.compile(r"\b(?:" + "|".join(map(re.escape, alias_names)) + r")\b") if alias_names else None
     found: list[ModuleSites] = []
     for rel, text in texts:
@@ -80,12 +86,14 @@ def scan_tree(root: Path) -> ScanResult:
             _syntax_check(rel, text, result)
     definitions = [d for module in found for d in module.definitions]
     used = {(module.rel, name) for module in found for name in module.used_aliases}
-    resolved, used_elsewhere = _resolve([p for module in found for p in module.pending], definitions)
+    factories = [f for module in found for f in module.factories]
+    resolved, used_elsewhere = _resolve([p for module in found for p in module.pending], definitions, factories)
     used |= used_elsewhere
     for module in found:
         result.sites.extend(module.sites)
     result.sites.extend(resolved)
     result.sites.extend(d.site for d in definitions if (d.site.file, d.name) not in used)
+    result.sites.extend(unused_factory_site(f) for f in factories if (f.rel, f.name) not in used)
     result.sites.sort(key=lambda s: (s.file, s.line))
     return result
 
@@ -127,21 +135,33 @@ def _walk(rel: str, text: str, alias_names: list[str], result: ScanResult, found
 
 
 def _resolve(
-    pending: Iterable[PendingUse], definitions: list[AliasDefinition]
+    pending: Iterable[PendingUse], definitions: list[AliasDefinition], factories: list[Factory]
 ) -> tuple[list[Site], set[tuple[str, str]]]:
-    """Sites for pending uses that name an alias defined in another scanned module."""
-    by_key: dict[tuple[str, str], list[AliasDefinition]] = {}
+    """Sites for pending uses that name an alias (or call a mark factory) defined in
+    another scanned module."""
+    aliases: dict[tuple[str, str], list[AliasDefinition]] = {}
     for definition in definitions:
-        by_key.setdefault((module_stem(definition.site.file), definition.name), []).append(definition)
+        aliases.setdefault((module_stem(definition.site.file), definition.name), []).append(definition)
+    makers: dict[tuple[str, str], list[Factory]] = {}
+    for factory in factories:
+        makers.setdefault((module_stem(factory.rel), factory.name), []).append(factory)
     sites: list[Site] = []
     used: set[tuple[str, str]] = set()
     for use in pending:
-        candidates = by_key.get((use.module, use.name))
+        if use.call is not None:
+            found = makers.get((use.module, use.name))
+            if found:
+                best = max(found, key=lambda f: _shared_prefix(f.rel, use.site.file))
+                used.add((best.rel, best.name))
+                fields = factory_fields(best, use.call, use.consts or {})
+                sites.append(with_fields(use.site, fields, alias=call_source(use.call)))
+            continue
+        candidates = aliases.get((use.module, use.name))
         if not candidates:
             continue
-        best = max(candidates, key=lambda d: _shared_prefix(d.site.file, use.site.file))
-        used.add((best.site.file, best.name))
-        sites.append(use_of(best.site, use.site))
+        best_alias = max(candidates, key=lambda d: _shared_prefix(d.site.file, use.site.file))
+        used.add((best_alias.site.file, best_alias.name))
+        sites.append(use_of(best_alias.site, use.site))
     return sites, used
 
 

@@ -21,11 +21,12 @@ import bisect
 import contextlib
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 from fibench.audit.skips import marks
+from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_mark
 from fibench.audit.skips.names import ModuleNames, is_text, last_component, local_strings
-from fibench.audit.skips.reasons import const_value, group_key
+from fibench.audit.skips.reasons import const_value
 from fibench.audit.skips.site import Site
 
 MARK_POSITIONS = ("decorator", "class decorator", "pytestmark", "param", "applymarker")
@@ -38,6 +39,8 @@ class PendingUse:
     module: str  # last component of the module it was imported from ("utils")
     name: str  # the name in that module
     site: Site  # the use site, filled from the definition once resolved
+    call: ast.Call | None = None  # set when the name is called (a mark factory)
+    consts: Mapping[str, str] | None = None  # string constants at the call, for its arguments
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class ModuleSites:
     pending: list[PendingUse] = field(default_factory=list)
     definitions: list[AliasDefinition] = field(default_factory=list)
     used_aliases: set[str] = field(default_factory=set)
+    factories: list[Factory] = field(default_factory=list)
 
 
 def marker_lines(text: str, words: Iterable[str]) -> list[int]:
@@ -92,6 +96,8 @@ class ModuleWalker:
         self.ns = ModuleNames()
         self.consts: dict[str, str] = self.ns.consts  # string constants visible where the walk is
         self.aliases: dict[str, Site] = {}  # module-level mark aliases, as sites at their definition
+        self.factories: dict[str, Factory] = {}  # module-level functions that return a mark
+        self._calling: ast.Call | None = None  # the call whose callee is being visited
         self.where = _Where()
         self.scope: list[str] = []
         self.out = ModuleSites(rel)
@@ -122,8 +128,17 @@ class ModuleWalker:
             fields = marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts)
             self.aliases[name] = self._site(fields, call.lineno, alias=name, via="alias definition")
             self.out.definitions.append(AliasDefinition(name, self.aliases[name]))
+        maybe = None if self.text is None else set(factory_names(self.text))
+        for func in self.ns.functions:
+            returned = returned_mark(func, self.ns.qual) if maybe is None or func.name in maybe else None
+            if returned is not None:
+                kind = marks.MARK_KINDS[self.ns.qual(returned.func)]
+                self.factories[func.name] = Factory(self.rel, func.name, func, returned, kind, self.ns.consts)
+                self.ns.alias_nodes.add(id(returned))  # the definition is not a site; its calls are
+        self.out.factories = list(self.factories.values())
         if self.text is not None:
-            self.marked = marker_lines(self.text, ["skip", "xfail", *self.ns.marker_words(), *self.extra_markers])
+            words = ["skip", "xfail", *self.ns.marker_words(), *self.factories, *self.extra_markers]
+            self.marked = marker_lines(self.text, words)
         for stmt in self.tree.body:
             self.visit(stmt)
         return self.out
@@ -227,6 +242,8 @@ class ModuleWalker:
 
     # ---- constructs -------------------------------------------------------------------
     def _call(self, node: ast.Call) -> None:
+        if id(node) in self.ns.alias_nodes:  # a factory's returned mark: its calls are the sites
+            return
         target = self.ns.qual(node.func)
         if target in marks.MARK_KINDS:
             self._add(marks.mark_call(marks.MARK_KINDS[target], node, self.consts), node.lineno)
@@ -243,9 +260,20 @@ class ModuleWalker:
             self.visit(node.func)
             with self._at(via="applymarker"):
                 self._visit_all(node.args + [kw.value for kw in node.keywords])
+        elif isinstance(node.func, ast.Name) and node.func.id in self.factories:
+            self.out.used_aliases.add(node.func.id)
+            fields = factory_fields(self.factories[node.func.id], node, self.consts)
+            self.out.sites.append(self._site(fields, node.lineno, alias=call_source(node)))
         else:
+            self._calling = node if self.where.via in MARK_POSITIONS else None
             self.visit(node.func)
+            self._calling = None
             self._visit_all(node.args + [kw.value for kw in node.keywords])
+
+    def _pending(self, module: str, name: str, line: int) -> None:
+        call = self._calling
+        site = self._site(marks.MarkFields(""), call.lineno if call else line)
+        self.out.pending.append(PendingUse(module, name, site, call, dict(self.consts) if call else None))
 
     def _reference(self, node: ast.Name | ast.Attribute) -> None:
         if id(node) in self.ns.alias_nodes:
@@ -270,7 +298,7 @@ class ModuleWalker:
         ):
             module, name = self.ns.imported[node.value.id]
             full = f"{module}.{name}" if module else name
-            self.out.pending.append(PendingUse(last_component(full), node.attr, self._site(marks.MarkFields(""), node.lineno)))
+            self._pending(last_component(full), node.attr, node.lineno)
             return
         self.visit(node.value)
 
@@ -283,7 +311,7 @@ class ModuleWalker:
         else:
             original, modules = name, self.ns.star_modules
         for module in modules:
-            self.out.pending.append(PendingUse(module, original, self._site(marks.MarkFields(""), line)))
+            self._pending(module, original, line)
 
     def _use_alias(self, name: str, line: int) -> None:
         self.out.used_aliases.add(name)
@@ -294,29 +322,13 @@ class ModuleWalker:
     # ---- sites -------------------------------------------------------------------------
     def _site(self, fields: marks.MarkFields, line: int, alias: str = "", via: str | None = None) -> Site:
         where = self.where
-        guard = " and ".join(where.guards)
-        return Site(
-            file=self.rel,
-            line=line,
-            function=where.function,
-            context=where.context,
-            kind=fields.kind,
-            via=via or where.via,
-            condition=fields.condition,
-            guard=guard,
-            strict=fields.strict,
-            raises=fields.raises,
-            reason=fields.reason,
-            reason_source=fields.reason_source,
-            group_key=group_key(fields.reason),
-            dynamic=fields.dynamic,
-            unconditional=fields.unconditional and not guard,
-            module=fields.module,
-            minversion=fields.minversion,
-            alias=alias,
-            param_id=where.param_id,
-            warning=fields.warning if where.function == "<module>" or fields.warning != marks.MODULE_LEVEL else "",
+        place = Site(
+            file=self.rel, line=line, function=where.function, context=where.context, kind="",
+            via=via or where.via, condition="", guard=" and ".join(where.guards), strict="", raises="",
+            reason="", reason_source="", group_key="", dynamic=False, unconditional=False, module="",
+            minversion="", alias=alias, param_id=where.param_id,
         )
+        return marks.with_fields(place, fields)
 
     def _add(self, fields: marks.MarkFields, line: int) -> None:
         self.out.sites.append(self._site(fields, line))
