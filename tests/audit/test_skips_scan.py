@@ -290,3 +290,17 @@ def test_function_local_strings_bound_once_are_substituted(tmp_path):
         (6, "tested separately", False),
         (12, "{msg}", True),  # bound twice: which one depends on the run
     ]
+
+
+def test_a_string_only_extended_later_reads_as_its_first_value(tmp_path):
+    (tmp_path / "test_grow.py").write_text(
+        "import pytest\n"
+        "\n"
+        "def test_x(v):\n"
+        "    msg = 'needs numpy'\n"
+        "    if v:\n"
+        "        msg += f' >= {v}'\n"
+        "    pytest.skip(msg)\n"
+    )
+    (site,) = scan_tree(tmp_path).sites
+    assert (site.reason, site.group_key) == ("needs numpy…", "needs numpy")

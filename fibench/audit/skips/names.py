@@ -25,22 +25,27 @@ def is_text(value: ast.expr) -> bool:
 
 def local_strings(body: list[ast.stmt], consts: dict[str, str]) -> dict[str, str]:
     """String constants bound exactly once in a function body (``reason = "..."``
-    followed by ``pytest.skip(reason)``). A name bound more than once (branches,
-    loops, augmented assignment) is left dynamic."""
+    followed by ``pytest.skip(reason)``). A name bound once and afterwards only
+    extended (``msg += ...``) reads as its first value followed by ``…``. A name bound
+    more than once otherwise (branches, loops) is left dynamic."""
     stores: dict[str, int] = {}
+    extended: dict[str, int] = {}
     candidates: dict[str, ast.expr] = {}
     for stmt in body:
         for node in ast.walk(stmt):
             if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
                 stores[node.id] = stores.get(node.id, 0) + 1
+            elif isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name):
+                extended[node.target.id] = extended.get(node.target.id, 0) + 1
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 if is_text(node.value):
                     candidates[node.targets[0].id] = node.value
     out = {}
     for name, value in candidates.items():
-        text = const_value(value, consts) if stores.get(name) == 1 else None
+        grown = extended.get(name, 0)
+        text = const_value(value, consts) if stores.get(name) == 1 + grown else None
         if text is not None:
-            out[name] = text
+            out[name] = text + "…" if grown else text
     return out
 
 
