@@ -97,3 +97,22 @@ def test_an_unused_factory_is_one_site_at_its_return(tmp_path):
         # reason = backend + "...": not a constant without a bound argument, so it stays a placeholder
         (12, "broken_on", "helper", "xfail", "factory definition", "{reason}"),
     ]
+
+
+def test_a_factory_that_returns_the_mark_under_a_condition(tmp_path):
+    (tmp_path / "test_blas.py").write_text(
+        "import pytest\n"
+        "\n"
+        "def parametrize_blas(mod, name):\n"
+        "    if mod is None:\n"
+        "        return pytest.mark.skip(reason='cblas not available')\n"
+        "    return pytest.mark.parametrize('f', [getattr(mod, name)])\n"
+        "\n"
+        "@parametrize_blas(cblas, 'dot')\n"
+        "def test_dot(f):\n"
+        "    pass\n"
+    )
+    (site,) = scan_tree(tmp_path).sites
+    assert (site.line, site.kind, site.reason, site.condition, site.unconditional, site.alias) == (
+        8, "skip", "cblas not available", "mod is None", False, "parametrize_blas(cblas, 'dot')",
+    )

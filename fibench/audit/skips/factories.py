@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from fibench.audit.skips import marks
@@ -35,6 +35,7 @@ class Factory:
     name: str
     func: ast.FunctionDef | ast.AsyncFunctionDef
     returned: ast.Call
+    guard: str  # the if conditions the returned mark sits under inside the factory
     kind: str
     consts: Mapping[str, str]  # the defining module's string constants
 
@@ -51,12 +52,36 @@ def factory_names(text: str) -> list[str]:
     return names
 
 
-def returned_mark(func: ast.FunctionDef | ast.AsyncFunctionDef, qual: Callable[[ast.AST], str | None]) -> ast.Call | None:
-    """The first ``return pytest.mark.skip/skipif/xfail(...)`` in ``func``, if any."""
-    for node in ast.walk(func):
-        if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
-            if qual(node.value.func) in marks.MARK_KINDS:
-                return node.value
+def returned_mark(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, qual: Callable[[ast.AST], str | None]
+) -> tuple[ast.Call, str] | None:
+    """The first ``return pytest.mark.skip/skipif/xfail(...)`` in ``func`` (nested
+    functions aside) and the ``if`` conditions it sits under, joined with ``and``
+    ("" when it is returned unconditionally), or None."""
+    found = _find_return(func.body, [], qual)
+    return (found[0], " and ".join(found[1])) if found else None
+
+
+def _find_return(
+    body: list[ast.stmt], guards: list[str], qual: Callable[[ast.AST], str | None]
+) -> tuple[ast.Call, list[str]] | None:
+    for stmt in body:
+        if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Call):
+            if qual(stmt.value.func) in marks.MARK_KINDS:
+                return stmt.value, guards
+        elif isinstance(stmt, ast.If):
+            test = " ".join(ast.unparse(stmt.test).split())
+            found = _find_return(stmt.body, guards + [test], qual) or _find_return(
+                stmt.orelse, guards + [f"not ({test})"], qual
+            )
+            if found:
+                return found
+        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+            inner = list(stmt.body) + list(getattr(stmt, "orelse", [])) + list(getattr(stmt, "finalbody", []))
+            inner += [s for handler in getattr(stmt, "handlers", []) for s in handler.body]
+            found = _find_return(inner, guards, qual)
+            if found:
+                return found
     return None
 
 
@@ -75,11 +100,19 @@ def bind_arguments(func: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call,
     return bound
 
 
-def factory_fields(factory: Factory, call: ast.Call, use_consts: Mapping[str, str]) -> marks.MarkFields:
-    """Fields of the mark ``factory`` returns for this ``call``."""
-    consts = {**factory.consts, **bind_arguments(factory.func, call, use_consts)}
+def factory_fields(factory: Factory, call: ast.Call | None, use_consts: Mapping[str, str]) -> marks.MarkFields:
+    """Fields of the mark ``factory`` returns for this ``call`` (None: unbound). When
+    the factory returns the mark only under an ``if``, that condition joins the
+    mark's own and the site is not unconditional."""
+    consts = dict(factory.consts)
+    if call is not None:
+        consts.update(bind_arguments(factory.func, call, use_consts))
     consts.update(local_strings(factory.func.body, consts))
-    return marks.mark_call(factory.kind, factory.returned, consts)
+    fields = marks.mark_call(factory.kind, factory.returned, consts)
+    if not factory.guard:
+        return fields
+    condition = " and ".join(part for part in (factory.guard, fields.condition) if part)
+    return replace(fields, condition=condition, unconditional=False)
 
 
 def call_source(call: ast.Call) -> str:
@@ -96,6 +129,4 @@ def unused_factory_site(factory: Factory) -> Site:
         via="factory definition", condition="", guard="", strict="", raises="", reason="", reason_source="",
         group_key="", dynamic=False, unconditional=False, module="", minversion="", alias="", param_id="",
     )
-    consts = dict(factory.consts)
-    consts.update(local_strings(factory.func.body, consts))
-    return marks.with_fields(place, marks.mark_call(factory.kind, factory.returned, consts))
+    return marks.with_fields(place, factory_fields(factory, None, {}))

@@ -130,10 +130,11 @@ class ModuleWalker:
             self.out.definitions.append(AliasDefinition(name, self.aliases[name]))
         maybe = None if self.text is None else set(factory_names(self.text))
         for func in self.ns.functions:
-            returned = returned_mark(func, self.ns.qual) if maybe is None or func.name in maybe else None
-            if returned is not None:
+            found = returned_mark(func, self.ns.qual) if maybe is None or func.name in maybe else None
+            if found is not None:
+                returned, guard = found
                 kind = marks.MARK_KINDS[self.ns.qual(returned.func)]
-                self.factories[func.name] = Factory(self.rel, func.name, func, returned, kind, self.ns.consts)
+                self.factories[func.name] = Factory(self.rel, func.name, func, returned, guard, kind, self.ns.consts)
                 self.ns.alias_nodes.add(id(returned))  # the definition is not a site; its calls are
         self.out.factories = list(self.factories.values())
         if self.text is not None:
