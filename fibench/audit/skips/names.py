@@ -11,6 +11,7 @@ pytest.mark.skipif(...)``) is recorded as a mark alias.
 from __future__ import annotations
 
 import ast
+from typing import Iterator, Mapping
 
 from fibench.audit.skips import marks
 from fibench.audit.skips.reasons import const_value
@@ -47,6 +48,30 @@ def local_strings(body: list[ast.stmt], consts: dict[str, str]) -> dict[str, str
         if text is not None:
             out[name] = text + "…" if grown else text
     return out
+
+
+class FunctionStrings(Mapping[str, str]):
+    """Module constants plus the function's own :func:`local_strings`, the latter
+    worked out only when a reason first looks a name up (most functions never do)."""
+
+    def __init__(self, module: dict[str, str], body: list[ast.stmt]):
+        self._module = module
+        self._body = body
+        self._all: dict[str, str] | None = None
+
+    def _resolved(self) -> dict[str, str]:
+        if self._all is None:
+            self._all = {**self._module, **local_strings(self._body, self._module)}
+        return self._all
+
+    def __getitem__(self, key: str) -> str:
+        return self._resolved()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._resolved())
+
+    def __len__(self) -> int:
+        return len(self._resolved())
 
 
 def last_component(module: str) -> str:

@@ -25,7 +25,7 @@ from typing import Iterable, Iterator, Mapping
 
 from fibench.audit.skips import marks
 from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_mark
-from fibench.audit.skips.names import ModuleNames, is_text, last_component, local_strings
+from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text, last_component
 from fibench.audit.skips.reasons import const_value
 from fibench.audit.skips.site import Site
 
@@ -183,7 +183,7 @@ class ModuleWalker:
             self._visit_all(node.decorator_list)
         self._visit_all(node.args.defaults + node.args.kw_defaults)
         self.scope.append(node.name)
-        local = {**self.ns.consts, **local_strings(node.body, self.ns.consts)}
+        local = FunctionStrings(self.ns.consts, node.body)
         with self._at(function=qualname, context=context, via="call", guards=(), param_id=""), self._names_in(local):
             self._visit_all(node.body)
         self.scope.pop()
@@ -208,7 +208,7 @@ class ModuleWalker:
         self.scope.pop()
 
     @contextlib.contextmanager
-    def _names_in(self, consts: dict[str, str]) -> Iterator[None]:
+    def _names_in(self, consts: Mapping[str, str]) -> Iterator[None]:
         saved, self.consts = self.consts, consts
         try:
             yield
