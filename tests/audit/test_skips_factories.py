@@ -116,3 +116,25 @@ def test_a_factory_that_returns_the_mark_under_a_condition(tmp_path):
     assert (site.line, site.kind, site.reason, site.condition, site.unconditional, site.alias) == (
         8, "skip", "cblas not available", "mod is None", False, "parametrize_blas(cblas, 'dot')",
     )
+
+
+def test_a_factory_with_several_mark_returns_reads_as_the_alternatives(tmp_path):
+    (tmp_path / "test_versions.py").write_text(
+        "import pytest\n"
+        "\n"
+        "def check_version(module, min_ver):\n"
+        "    if module is None:\n"
+        "        return pytest.mark.skip(reason='module is not installed')\n"
+        "    return pytest.mark.skipif(module.version < min_ver, reason=f'version >= {min_ver} required')\n"
+        "\n"
+        "@check_version(mpmath, '0.19')\n"
+        "def test_x():\n"
+        "    pass\n"
+    )
+    (site,) = scan_tree(tmp_path).sites
+    assert (site.kind, site.condition, site.reason, site.unconditional) == (
+        "skipif",
+        "module is None or module.version < min_ver",
+        "module is not installed | version >= 0.19 required",
+        False,
+    )

@@ -8,6 +8,12 @@ is a site whose kind, condition and reason come from the returned mark, rendered
 the factory's string constants and the call's constant arguments bound to its
 parameters (``package`` -> ``pyarrow``). The call itself goes in the site's ``alias``
 column.
+
+A mark returned under an ``if`` (``if mod is None: return pytest.mark.skip(...)``)
+takes that ``if`` as its condition. A factory with several mark returns (skip when a
+module is missing, skipif when it is too old) gives one site per call that reads as
+the alternatives: conditions joined with ``or``, reasons with `` | ``, kind ``skipif``
+when skip and skipif mix.
 """
 
 from __future__ import annotations
@@ -28,15 +34,22 @@ MAX_CALL_CHARS = 80
 
 
 @dataclass(frozen=True)
+class Returned:
+    """One ``return <mark>`` inside a factory and the ``if`` conditions above it."""
+
+    call: ast.Call
+    kind: str
+    guard: str  # joined with "and"; "" when returned unconditionally
+
+
+@dataclass(frozen=True)
 class Factory:
     """A module-level function that returns a mark."""
 
     rel: str
     name: str
     func: ast.FunctionDef | ast.AsyncFunctionDef
-    returned: ast.Call
-    guard: str  # the if conditions the returned mark sits under inside the factory
-    kind: str
+    returns: tuple[Returned, ...]  # in source order
     consts: Mapping[str, str]  # the defining module's string constants
 
 
@@ -52,37 +65,30 @@ def factory_names(text: str) -> list[str]:
     return names
 
 
-def returned_mark(
-    func: ast.FunctionDef | ast.AsyncFunctionDef, qual: Callable[[ast.AST], str | None]
-) -> tuple[ast.Call, str] | None:
-    """The first ``return pytest.mark.skip/skipif/xfail(...)`` in ``func`` (nested
-    functions aside) and the ``if`` conditions it sits under, joined with ``and``
-    ("" when it is returned unconditionally), or None."""
-    found = _find_return(func.body, [], qual)
-    return (found[0], " and ".join(found[1])) if found else None
+def returned_marks(func: ast.FunctionDef | ast.AsyncFunctionDef, qual: Callable[[ast.AST], str | None]) -> list[Returned]:
+    """Every ``return pytest.mark.skip/skipif/xfail(...)`` in ``func`` (nested
+    functions aside), in source order, with the ``if`` conditions above it."""
+    found: list[Returned] = []
+    _collect_returns(func.body, [], qual, found)
+    return found
 
 
-def _find_return(
-    body: list[ast.stmt], guards: list[str], qual: Callable[[ast.AST], str | None]
-) -> tuple[ast.Call, list[str]] | None:
+def _collect_returns(
+    body: list[ast.stmt], guards: list[str], qual: Callable[[ast.AST], str | None], found: list[Returned]
+) -> None:
     for stmt in body:
         if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Call):
-            if qual(stmt.value.func) in marks.MARK_KINDS:
-                return stmt.value, guards
+            target = qual(stmt.value.func)
+            if target in marks.MARK_KINDS:
+                found.append(Returned(stmt.value, marks.MARK_KINDS[target], " and ".join(guards)))
         elif isinstance(stmt, ast.If):
             test = " ".join(ast.unparse(stmt.test).split())
-            found = _find_return(stmt.body, guards + [test], qual) or _find_return(
-                stmt.orelse, guards + [f"not ({test})"], qual
-            )
-            if found:
-                return found
+            _collect_returns(stmt.body, guards + [test], qual, found)
+            _collect_returns(stmt.orelse, guards + [f"not ({test})"], qual, found)
         elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
             inner = list(stmt.body) + list(getattr(stmt, "orelse", [])) + list(getattr(stmt, "finalbody", []))
             inner += [s for handler in getattr(stmt, "handlers", []) for s in handler.body]
-            found = _find_return(inner, guards, qual)
-            if found:
-                return found
-    return None
+            _collect_returns(inner, guards, qual, found)
 
 
 def bind_arguments(func: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, consts: Mapping[str, str]) -> dict[str, str]:
@@ -101,18 +107,30 @@ def bind_arguments(func: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call,
 
 
 def factory_fields(factory: Factory, call: ast.Call | None, use_consts: Mapping[str, str]) -> marks.MarkFields:
-    """Fields of the mark ``factory`` returns for this ``call`` (None: unbound). When
-    the factory returns the mark only under an ``if``, that condition joins the
-    mark's own and the site is not unconditional."""
+    """Fields of the mark(s) ``factory`` returns for this ``call`` (None: unbound)."""
     consts = dict(factory.consts)
     if call is not None:
         consts.update(bind_arguments(factory.func, call, use_consts))
     consts.update(local_strings(factory.func.body, consts))
-    fields = marks.mark_call(factory.kind, factory.returned, consts)
-    if not factory.guard:
-        return fields
-    condition = " and ".join(part for part in (factory.guard, fields.condition) if part)
-    return replace(fields, condition=condition, unconditional=False)
+    options = []
+    for returned in factory.returns:
+        fields = marks.mark_call(returned.kind, returned.call, consts)
+        condition = " and ".join(part for part in (returned.guard, fields.condition) if part)
+        options.append(replace(fields, condition=condition, unconditional=fields.unconditional and not returned.guard))
+    if len(options) == 1:
+        return options[0]
+    kinds = {o.kind for o in options}
+    reasons = list(dict.fromkeys(o.reason for o in options))
+    return replace(
+        options[0],
+        kind="skipif" if kinds == {"skip", "skipif"} else options[0].kind,
+        condition=" or ".join(f"({o.condition})" if " or " in o.condition else o.condition or "True" for o in options),
+        reason=" | ".join(reasons),
+        reason_source=" | ".join(dict.fromkeys(o.reason_source for o in options)),
+        dynamic=any(o.dynamic for o in options),
+        unconditional=all(o.unconditional for o in options),
+        warning=next((o.warning for o in options if o.warning), ""),
+    )
 
 
 def call_source(call: ast.Call) -> str:
@@ -125,7 +143,7 @@ def unused_factory_site(factory: Factory) -> Site:
     """A factory no scanned file calls, as one site at its ``return`` (its parameters
     stay placeholders), so every mark in the tree is counted at least once."""
     place = Site(
-        file=factory.rel, line=factory.returned.lineno, function=factory.name, context="helper", kind="",
+        file=factory.rel, line=factory.returns[0].call.lineno, function=factory.name, context="helper", kind="",
         via="factory definition", condition="", guard="", strict="", raises="", reason="", reason_source="",
         group_key="", dynamic=False, unconditional=False, module="", minversion="", alias="", param_id="",
     )

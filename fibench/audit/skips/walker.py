@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Mapping
 
 from fibench.audit.skips import marks
-from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_mark
+from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_marks
 from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text, last_component
 from fibench.audit.skips.reasons import const_value
 from fibench.audit.skips.site import Site
@@ -130,12 +130,10 @@ class ModuleWalker:
             self.out.definitions.append(AliasDefinition(name, self.aliases[name]))
         maybe = None if self.text is None else set(factory_names(self.text))
         for func in self.ns.functions:
-            found = returned_mark(func, self.ns.qual) if maybe is None or func.name in maybe else None
-            if found is not None:
-                returned, guard = found
-                kind = marks.MARK_KINDS[self.ns.qual(returned.func)]
-                self.factories[func.name] = Factory(self.rel, func.name, func, returned, guard, kind, self.ns.consts)
-                self.ns.alias_nodes.add(id(returned))  # the definition is not a site; its calls are
+            returns = returned_marks(func, self.ns.qual) if maybe is None or func.name in maybe else []
+            if returns:
+                self.factories[func.name] = Factory(self.rel, func.name, func, tuple(returns), self.ns.consts)
+                self.ns.alias_nodes.update(id(r.call) for r in returns)  # its calls are the sites
         self.out.factories = list(self.factories.values())
         if self.text is not None:
             words = ["skip", "xfail", *self.ns.marker_words(), *self.factories, *self.extra_markers]
