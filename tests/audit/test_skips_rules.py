@@ -23,6 +23,10 @@ pattern = 'fa3'
 """
 
 
+def inline(text):
+    return RuleSet(tuple(parse_rules(text, "inline")), ("inline",))
+
+
 def write(tmp_path, text, name="rules.toml"):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -65,8 +69,8 @@ def test_default_categorisation(kind, reason, condition, expected):
     assert categorise(load_rules(), kind, reason, condition) == expected
 
 
-def test_first_match_wins_and_kinds_filter(tmp_path):
-    rules = parse_rules(
+def test_first_match_wins_and_kinds_filter():
+    ruleset = inline(
         """
 [[rule]]
 id = "only-xfail"
@@ -83,17 +87,15 @@ pattern = 'gpu'
 id = "never-reached"
 category = "Feature Unsupported"
 pattern = 'gpu'
-""",
-        "inline",
+"""
     )
-    ruleset = RuleSet(tuple(rules), ("inline",))
     assert categorise(ruleset, "xfail", "needs a GPU") == ("Other", "only-xfail")
     assert categorise(ruleset, "skip", "needs a GPU") == ("Hardware Requirements", "any-gpu")
     assert categorise(ruleset, "skip", "nothing") == ("Other", "")
 
 
 def test_match_fields_and_case_sensitivity():
-    rules = parse_rules(
+    ruleset = inline(
         """
 [[rule]]
 id = "cond"
@@ -112,10 +114,8 @@ id = "both"
 category = "Backend Limitations"
 match = "any"
 pattern = 'reason-word\\ncond-word'
-""",
-        "inline",
+"""
     )
-    ruleset = RuleSet(tuple(rules), ("inline",))
     assert categorise(ruleset, "skip", "platform in the reason only") == ("Other", "")
     assert categorise(ruleset, "skip", "x", "sys.platform == 'win32'") == ("Environment Issues", "cond")
     assert categorise(ruleset, "skip", "todo later") == ("Other", "")

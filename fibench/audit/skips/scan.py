@@ -26,7 +26,7 @@ from fibench.audit.skips.site import Site
 from fibench.audit.skips.sources import Note, decode_source, find_sources
 from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, unused_factory_site
 from fibench.audit.skips.marks import with_fields
-from fibench.audit.skips.walker import AliasDefinition, ModuleSites, ModuleWalker, PendingUse, use_of
+from fibench.audit.skips.walker import AliasDefinition, ModuleSites, ModuleWalker, PendingUse
 
 
 @dataclass
@@ -161,7 +161,7 @@ def _resolve(
             continue
         best_alias = max(candidates, key=lambda d: _shared_prefix(d.site.file, use.site.file))
         used.add((best_alias.site.file, best_alias.name))
-        sites.append(use_of(best_alias.site, use.site))
+        sites.append(with_fields(use.site, best_alias.fields, alias=best_alias.name))
     return sites, used
 
 

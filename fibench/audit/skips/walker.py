@@ -45,9 +45,11 @@ class PendingUse:
 
 @dataclass(frozen=True)
 class AliasDefinition:
-    """A mark instance bound to a module-level name, as a site at its definition."""
+    """A mark instance bound to a module-level name: what the mark says, and the site
+    it is at its definition (kept when nothing uses it)."""
 
     name: str
+    fields: marks.MarkFields
     site: Site
 
 
@@ -95,7 +97,7 @@ class ModuleWalker:
         self.marked: list[int] | None = None  # lines with a marker word; None: walk everything
         self.ns = ModuleNames()
         self.consts: dict[str, str] = self.ns.consts  # string constants visible where the walk is
-        self.aliases: dict[str, Site] = {}  # module-level mark aliases, as sites at their definition
+        self.aliases: dict[str, marks.MarkFields] = {}  # module-level mark aliases
         self.factories: dict[str, Factory] = {}  # module-level functions that return a mark
         self._calling: ast.Call | None = None  # the call whose callee is being visited
         self.where = _Where()
@@ -126,8 +128,9 @@ class ModuleWalker:
         self.ns.collect(self.tree.body)
         for name, call in self.ns.mark_aliases.items():
             fields = marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts)
-            self.aliases[name] = self._site(fields, call.lineno, alias=name, via="alias definition")
-            self.out.definitions.append(AliasDefinition(name, self.aliases[name]))
+            self.aliases[name] = fields
+            site = self._site(fields, call.lineno, alias=name, via="alias definition")
+            self.out.definitions.append(AliasDefinition(name, fields, site))
         maybe = None if self.text is None else set(factory_names(self.text))
         for func in self.ns.functions:
             returns = returned_marks(func, self.ns.qual) if maybe is None or func.name in maybe else []
@@ -314,9 +317,7 @@ class ModuleWalker:
 
     def _use_alias(self, name: str, line: int) -> None:
         self.out.used_aliases.add(name)
-        template = self.aliases[name]
-        here = self._site(marks.MarkFields(template.kind), line, alias=name)
-        self.out.sites.append(use_of(template, here))
+        self.out.sites.append(self._site(self.aliases[name], line, alias=name))
 
     # ---- sites -------------------------------------------------------------------------
     def _site(self, fields: marks.MarkFields, line: int, alias: str = "", via: str | None = None) -> Site:
@@ -331,21 +332,3 @@ class ModuleWalker:
 
     def _add(self, fields: marks.MarkFields, line: int) -> None:
         self.out.sites.append(self._site(fields, line))
-
-
-def use_of(definition: Site, use: Site) -> Site:
-    """A site for one use of an alias: the definition's kind, condition and reason at
-    the use's place; it is unconditional only when the definition is and no guard
-    surrounds the use."""
-    return replace(
-        definition,
-        file=use.file,
-        line=use.line,
-        function=use.function,
-        context=use.context,
-        via=use.via,
-        guard=use.guard,
-        unconditional=definition.unconditional and not use.guard,
-        alias=definition.alias,
-        param_id=use.param_id,
-    )
