@@ -127,3 +127,10 @@ def test_bad_rules_mode(tmp_path):
     result = invoke(TREE, "--rules", rules, "--rules-mode", "merge", "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert error_line(result) == "error: unknown rules mode 'merge' (use one of: replace, extend)"
+
+
+def test_help_lists_every_option():
+    result = runner.invoke(app, ["audit", "skips", "--help"])
+    assert result.exit_code == 0
+    for option in ("--out", "--rules", "--rules-mode", "--junit", "--baseline"):
+        assert option in result.output

@@ -11,29 +11,38 @@ import typer
 from fibench.cli_common import one_line_errors
 from fibench.errors import UsageError
 
-PathArg = Annotated[Path, typer.Argument(help="Test tree (directory) or a single test file to scan.")]
+PathArg = Annotated[Path, typer.Argument(metavar="PATH", help="Test tree (directory) or a single test file to scan.")]
 OutOption = Annotated[
     Optional[Path],
-    typer.Option("--out", help="Output directory for skips.csv and skips.md [default: fibench-results/skips-<timestamp>]."),
+    typer.Option(
+        "--out", metavar="DIR", help="Output directory for skips.csv and skips.md (default: fibench-results/skips-TIMESTAMP)."
+    ),
 ]
 RulesOption = Annotated[
     Optional[Path],
-    typer.Option("--rules", help="TOML rules file for categorising reasons (see fibench/audit/skips/rules.toml)."),
+    typer.Option(
+        "--rules", metavar="FILE", help="TOML rules file for categorising reasons (see fibench/audit/skips/rules.toml)."
+    ),
 ]
 RulesModeOption = Annotated[
     Optional[str],
     typer.Option(
         "--rules-mode",
+        metavar="replace|extend",
         help="With --rules: 'replace' the default rules (default) or 'extend' them (your rules are tried first).",
     ),
 ]
 JunitOption = Annotated[
     Optional[list[Path]],
-    typer.Option("--junit", help="pytest JUnit XML file of a real run (repeatable): adds skipped/xfailed outcomes."),
+    typer.Option(
+        "--junit", metavar="FILE", help="pytest JUnit XML file of a real run (repeatable): adds skipped/xfailed outcomes."
+    ),
 ]
 BaselineOption = Annotated[
     Optional[Path],
-    typer.Option("--baseline", help="skips.csv from an earlier run: adds the change per category and per reason."),
+    typer.Option(
+        "--baseline", metavar="CSV", help="skips.csv from an earlier run: adds the change per category and per reason."
+    ),
 ]
 
 
