@@ -153,6 +153,14 @@ def _innermost(ranges: list[tuple[int, int, str]], t: int | None) -> str:
     return best[1] if best else ""
 
 
+def _kind(e, device: bool) -> str:
+    """Kineto activity type; torch < 2.12 does not expose it, so GPU-side copies of
+    fibench's own ranges are recognised by name there (others' annotations then count)."""
+    if hasattr(e, "activity_type"):
+        return str(e.activity_type())
+    return "gpu_user_annotation" if device and e.name().startswith("fibench.") else ""
+
+
 def _raw_events(prof: torch.profiler.profile) -> list[RawEvent]:
     """Convert kineto events (torch.profiler) to :class:`RawEvent`."""
     from torch.autograd import DeviceType
@@ -162,7 +170,7 @@ def _raw_events(prof: torch.profiler.profile) -> list[RawEvent]:
         device = e.device_type() == DeviceType.CUDA
         out.append(RawEvent(e.name(), device, int(e.start_ns()), int(e.duration_ns()),
                             int(e.device_resource_id()) if device else 0, int(e.correlation_id()),
-                            str(e.activity_type())))
+                            _kind(e, device)))
     return out
 
 

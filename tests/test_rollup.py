@@ -139,3 +139,21 @@ def test_segment_errors():
         segment([ev(f"{MARKER}0", 0, 10, device=False)], 2)
     with pytest.raises(TraceError, match="no GPU activity"):
         segment([ev(f"{MARKER}0", 0, 10, device=False)], 1)
+
+
+class _OldKinetoEvent:
+    """A torch < 2.12 kineto event: no activity_type()."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def name(self):
+        return self._name
+
+
+def test_activity_kind_fallback_for_older_torch():
+    from fibench.profiling import _kind
+
+    assert _kind(_OldKinetoEvent("fibench.op:gemm1"), device=True) == "gpu_user_annotation"
+    assert _kind(_OldKinetoEvent("GemmKernel"), device=True) == ""
+    assert _kind(_OldKinetoEvent("fibench.op:gemm1"), device=False) == ""
