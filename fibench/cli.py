@@ -143,10 +143,17 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
 @app.command()
 @one_line_errors
-def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fibench run`.")]) -> None:
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fibench run`.")],
+    reroll: Annotated[bool, typer.Option("--reroll", help="First re-apply the current kernel maps to the recorded kernels.csv (timings and parity unchanged).")] = False,
+) -> None:
     """Re-render report.md of a finished (or interrupted) run from its files."""
     from fibench.report import write_report
 
+    if reroll:
+        from fibench.reroll import reroll as reroll_run
+
+        typer.echo(f"re-rolled {reroll_run(run_dir)} rows with the current kernel maps")
     typer.echo(str(write_report(run_dir)))
 
 

@@ -135,8 +135,11 @@ def _rollup_records(case: Case, backend: str, r: Rollup) -> list[dict[str, Any]]
 
 
 def _kernel_records(case: Case, backend: str, trace: KernelTrace, kmap: KernelMap) -> list[dict[str, Any]]:
+    """The first traced call's activities in order (a timeline with op attribution); the
+    rollup already averages every traced call, and all calls of a per-expert loop would
+    make the file tens of MB."""
     records = []
-    for i, call in enumerate(trace.calls):
+    for i, call in enumerate(trace.calls[:1]):
         try:
             rules = kmap.classify(backend, [k.name for k in call], [k.op_range for k in call])
         except KernelMapError:

@@ -4,7 +4,8 @@ back for ``fibench report``.
 
 Files: results.csv (one row per case x backend, :data:`fibench.results.CSV_COLUMNS`),
 results.jsonl (the same rows plus nested data), rollup.csv (long format: one line per
-case x backend x logical op), kernels.csv (long format: every traced GPU activity),
+case x backend x logical op), kernels.csv (long format: every GPU activity of the first
+traced call of each row),
 env.json (environment and measured ceilings), run.json (configuration and command).
 """
 

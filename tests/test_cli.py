@@ -114,3 +114,25 @@ def test_list_and_env_json():
     env = json.loads(invoke("env", "--json").output)
     assert env["torch_version"] == torch.__version__
     assert env["cuda_available"] == torch.cuda.is_available()
+
+
+def test_report_reroll_applies_current_maps_without_touching_timings(tmp_path):
+    from fibench.results import Row, Status
+    from fibench.sinks import RunWriter, load_run
+
+    w = RunWriter(tmp_path)
+    w.write_json("run.json", {"suite": "moe", "reference": "torch", "baseline": "torch"})
+    row = Row(suite="moe", case_id="moe/1", op="moe", size=1, dtype="bf16", model="m", backend="flashinfer-cutlass",
+              status=Status.OK, median_us=40.0, parity_verdict="pass", rollup_note="old map was ambiguous")
+    names = ["void tensorrt_llm::kernels::cutlass_kernels::expandInputRowsKernel<x>",
+             "void fused_moe::run_global<fused_moe::Fused_Moe_Kernel_sm80<y>>", "Memset (Device)",
+             "_ZN7cutlass13device_kernelIN_gemm2"]
+    kernels = [dict(case_id="moe/1", backend="flashinfer-cutlass", call=0, index=i, name=n, op="", phase="",
+                    op_range="", stream=7, start_us=10.0 * i, dur_us=d) for i, (n, d) in enumerate(zip(names, [2, 20, 1, 15]))]
+    w.append(row, [], kernels)
+    result = invoke("report", str(tmp_path), "--reroll")
+    assert result.exit_code == 0 and "re-rolled 1 rows" in result.output
+    (back,) = load_run(tmp_path).rows
+    assert back.median_us == 40.0 and back.parity_verdict == "pass"  # measurements untouched
+    assert back.extra["phases_us"] == {"permute": 2.0, "gemm1": 20.0, "gemm2": 15.0, "memset": 1.0}
+    assert back.kernel_sum_us == 38.0 and "re-rolled" in back.rollup_note

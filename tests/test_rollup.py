@@ -157,3 +157,24 @@ def test_activity_kind_fallback_for_older_torch():
     assert _kind(_OldKinetoEvent("fibench.op:gemm1"), device=True) == "gpu_user_annotation"
     assert _kind(_OldKinetoEvent("GemmKernel"), device=True) == ""
     assert _kind(_OldKinetoEvent("fibench.op:gemm1"), device=False) == ""
+
+
+def test_cutlass_moe_map_on_real_h200_traces():
+    """Kernel names traced on H200 (fibench run moe, flashinfer 0.6.13): every kernel is
+    mapped, none ambiguous, and each call has exactly one gemm1 and one gemm2 whatever
+    tactic the autotuner chose."""
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).parent / "data" / "cutlass_moe_kernels_h200.json").read_text())
+    kmap = load_map("moe")
+    for case, names in data["calls"].items():
+        ops = [r.op if r else None for r in kmap.classify("flashinfer-cutlass", names)]
+        assert None not in ops, (case, [n[:60] for n, o in zip(names, ops) if o is None])
+        assert ops.count("gemm1") == 1 and ops.count("gemm2") == 1, (case, ops)
+        assert ops.index("gemm1") < ops.index("gemm2")
+    small = [r.op for r in kmap.classify("flashinfer-cutlass", data["calls"]["moe/1"])]
+    assert small == ["expert_maps", "expand_rows", "gemm_setup", "gemm1", "memset", "gemm2"]
+    large = [r.op for r in kmap.classify("flashinfer-cutlass", data["calls"]["moe/1024"])]
+    assert large == ["expert_maps", "expert_maps", "expert_maps", "expand_rows", "gemm_setup", "gemm1",
+                     "activation", "gemm2", "finalize"]

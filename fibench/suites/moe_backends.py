@@ -52,7 +52,8 @@ class TorchMoe(Backend):
         def bind(t: Mapping[str, torch.Tensor]):
             def call() -> Outputs:
                 x, ids, wts, w1, w2 = (t[k] for k in _READS)
-                out = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
+                with op_range("finalize"):
+                    out = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
                 with _fp32_matmul():
                     for e in range(local):
                         with op_range("dispatch"):

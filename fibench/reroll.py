@@ -1,0 +1,78 @@
+"""Re-apply the current kernel maps to a finished run's recorded kernels.csv.
+
+When a map was wrong or kernel names drifted (a new FlashInfer version), the rollup can
+be recomputed from the recorded trace without touching a GPU. Timings and parity are not
+changed; the rollup fields of each row, rollup.csv and the phase times are rewritten, and
+each re-rolled row says so in ``rollup_note``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from fibench.errors import FibenchError, UsageError
+from fibench.kernel_map import load_map
+from fibench.profiling import KernelRecord, KernelTrace
+from fibench.results import CSV_COLUMNS
+from fibench.rollup import rollup
+from fibench.sinks import ROLLUP_COLUMNS, load_run
+
+
+def traces_from_csv(path: Path) -> dict[tuple[str, str], KernelTrace]:
+    """Rebuild one :class:`KernelTrace` per (case_id, backend) from a kernels.csv."""
+    df = pd.read_csv(path, keep_default_na=False)
+    out: dict[tuple[str, str], KernelTrace] = {}
+    for (case_id, backend), g in df.groupby(["case_id", "backend"], sort=False):
+        calls = []
+        for _, c in g.sort_values(["call", "index"]).groupby("call", sort=True):
+            calls.append([KernelRecord(n, float(s), float(d), int(st), str(r))
+                          for n, s, d, st, r in zip(c["name"], c["start_us"], c["dur_us"], c["stream"],
+                                                    c["op_range"] if "op_range" in c else [""] * len(c))])
+        out[(case_id, backend)] = KernelTrace(calls)
+    return out
+
+
+def reroll(out_dir: Path) -> int:
+    """Recompute the rollup of every traced row of the run in ``out_dir``.
+
+    Returns:
+        the number of rows re-rolled.
+
+    Raises:
+        UsageError: not a run folder, or no kernels.csv in it.
+    """
+    run = load_run(out_dir)
+    path = Path(out_dir) / "kernels.csv"
+    if not path.exists():
+        raise UsageError(f"{out_dir} has no kernels.csv (run without --per-kernel?)")
+    suite = run.run.get("suite") or (run.rows[0].suite if run.rows else "")
+    kmap = load_map(suite)
+    traces = traces_from_csv(path)
+    records, count = [], 0
+    for row in run.rows:
+        trace = traces.get((row.case_id, row.backend))
+        if trace is None:
+            continue
+        try:
+            r = rollup(trace, kmap, row.backend)
+        except FibenchError as exc:
+            row.rollup_note = f"re-rolled: {exc}"
+            continue
+        row.kernel_sum_us, row.span_us, row.kernels_per_call = r.kernel_sum_us, r.span_us, r.kernels_per_call
+        row.streams, row.unmapped_us = r.streams, r.unmapped_us
+        row.kernel_sum_over_median = r.kernel_sum_us / row.median_us if row.median_us else None
+        row.extra["phases_us"] = r.phases
+        row.rollup_note = f"re-rolled from kernels.csv ({r.calls} traced call(s)) with the current {suite} map"
+        records += [dict(case_id=row.case_id, backend=row.backend, op=o.op, phase=o.phase, mean_us=o.mean_us,
+                         share=o.share, kernels_per_call=o.kernels_per_call, kernels=" | ".join(o.names))
+                    for o in r.ops]
+        count += 1
+    with open(Path(out_dir) / "results.jsonl", "w") as fh:
+        fh.writelines(json.dumps(row.json_dict(), default=str) + "\n" for row in run.rows)
+    pd.DataFrame([row.csv_dict() for row in run.rows], columns=CSV_COLUMNS).to_csv(
+        Path(out_dir) / "results.csv", index=False)
+    pd.DataFrame(records, columns=ROLLUP_COLUMNS).to_csv(Path(out_dir) / "rollup.csv", index=False)
+    return count
