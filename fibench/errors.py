@@ -22,3 +22,15 @@ class KernelMapError(FibenchError):
     """A kernel-name map is malformed, or one kernel matches two logical ops."""
 
     exit_code = 2
+
+
+def lookup(registry: dict, name: str, what: str):
+    """``registry[name]``, or a :class:`UsageError` naming the known keys.
+
+    Args:
+        what: noun for the message, e.g. "suite" or "model preset".
+    """
+    try:
+        return registry[name]
+    except KeyError:
+        raise UsageError(f"unknown {what} '{name}'; known: {', '.join(registry)}") from None

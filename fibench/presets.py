@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fibench.errors import UsageError
+from fibench.errors import lookup
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,4 @@ def get_preset(name: str) -> ModelPreset:
     Raises:
         UsageError: unknown name (the message lists the known ones).
     """
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise UsageError(f"unknown model preset '{name}'; known: {', '.join(PRESETS)}") from None
+    return lookup(PRESETS, name, "model preset")

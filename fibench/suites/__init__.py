@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fibench.errors import UsageError
+from fibench.errors import lookup
 from fibench.suites.base import Suite
 from fibench.suites.moe import MoeSuite
 from fibench.suites.norm import NormSuite
@@ -16,7 +16,4 @@ def get_suite(name: str) -> Suite:
     Raises:
         UsageError: unknown suite (the message lists the known ones).
     """
-    try:
-        return SUITES[name]
-    except KeyError:
-        raise UsageError(f"unknown suite '{name}'; known: {', '.join(SUITES)}") from None
+    return lookup(SUITES, name, "suite")
