@@ -8,7 +8,6 @@ each re-rolled row says so in ``rollup_note``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +15,8 @@ import pandas as pd
 from fibench.errors import FibenchError, UsageError
 from fibench.kernel_map import load_map
 from fibench.profiling import KernelRecord, KernelTrace
-from fibench.results import CSV_COLUMNS
 from fibench.rollup import rollup
-from fibench.sinks import ROLLUP_COLUMNS, load_run
+from fibench.sinks import load_run, rewrite_rows
 
 
 def traces_from_csv(path: Path) -> dict[tuple[str, str], KernelTrace]:
@@ -61,18 +59,11 @@ def reroll(out_dir: Path) -> int:
         except FibenchError as exc:
             row.rollup_note = f"re-rolled: {exc}"
             continue
-        row.kernel_sum_us, row.span_us, row.kernels_per_call = r.kernel_sum_us, r.span_us, r.kernels_per_call
-        row.streams, row.unmapped_us = r.streams, r.unmapped_us
-        row.kernel_sum_over_median = r.kernel_sum_us / row.median_us if row.median_us else None
+        for name, value in r.row_fields(row.median_us).items():
+            setattr(row, name, value)
         row.extra["phases_us"] = r.phases
         row.rollup_note = f"re-rolled from kernels.csv ({r.calls} traced call(s)) with the current {suite} map"
-        records += [dict(case_id=row.case_id, backend=row.backend, op=o.op, phase=o.phase, mean_us=o.mean_us,
-                         share=o.share, kernels_per_call=o.kernels_per_call, kernels=" | ".join(o.names))
-                    for o in r.ops]
+        records += r.records(row.case_id, row.backend)
         count += 1
-    with open(Path(out_dir) / "results.jsonl", "w") as fh:
-        fh.writelines(json.dumps(row.json_dict(), default=str) + "\n" for row in run.rows)
-    pd.DataFrame([row.csv_dict() for row in run.rows], columns=CSV_COLUMNS).to_csv(
-        Path(out_dir) / "results.csv", index=False)
-    pd.DataFrame(records, columns=ROLLUP_COLUMNS).to_csv(Path(out_dir) / "rollup.csv", index=False)
+    rewrite_rows(Path(out_dir), run.rows, records)
     return count

@@ -58,6 +58,18 @@ class Rollup:
     unmapped_us: float = 0.0
     errors: list[str] = field(default_factory=list)
 
+    def row_fields(self, median_us: float | None) -> dict:
+        """The rollup columns of a result row; ``median_us`` is the timed median (None
+        when timing failed), for the kernel-sum / median reconciliation."""
+        return dict(kernel_sum_us=self.kernel_sum_us, span_us=self.span_us, kernels_per_call=self.kernels_per_call,
+                    streams=self.streams, unmapped_us=self.unmapped_us,
+                    kernel_sum_over_median=self.kernel_sum_us / median_us if median_us else None)
+
+    def records(self, case_id: str, backend: str) -> list[dict]:
+        """One rollup.csv line per logical op (and unmapped kernel name)."""
+        return [dict(case_id=case_id, backend=backend, op=o.op, phase=o.phase, mean_us=o.mean_us, share=o.share,
+                     kernels_per_call=o.kernels_per_call, kernels=" | ".join(o.names)) for o in self.ops]
+
 
 def rollup(trace: KernelTrace, kmap: KernelMap, backend: str) -> Rollup:
     """Classify each call's activities with ``kmap`` and average over calls.

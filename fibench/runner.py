@@ -29,7 +29,7 @@ from fibench.needs import check_needs
 from fibench.parity import ParityResult, compare, outputs_bitwise_equal
 from fibench.profiling import KernelTrace, trace_calls
 from fibench.results import Row, Status
-from fibench.rollup import Rollup, rollup
+from fibench.rollup import rollup
 from fibench.suites.base import Case, Inputs, Launch, Outputs
 from fibench.timing import Timing, run_timing
 
@@ -128,12 +128,6 @@ def _parity_fields(p: ParityResult) -> dict[str, Any]:
                 nan_count=p.nan_count, inf_count=p.inf_count)
 
 
-def _rollup_records(case: Case, backend: str, r: Rollup) -> list[dict[str, Any]]:
-    return [dict(case_id=case.case_id, backend=backend, op=o.op, phase=o.phase, mean_us=o.mean_us,
-                 share=o.share, kernels_per_call=o.kernels_per_call, kernels=" | ".join(o.names))
-            for o in r.ops]
-
-
 def _kernel_records(case: Case, backend: str, trace: KernelTrace, kmap: KernelMap) -> list[dict[str, Any]]:
     """The first traced call's activities in order (a timeline with op attribution); the
     rollup already averages every traced call, and all calls of a per-expert loop would
@@ -172,12 +166,9 @@ def _per_kernel(ctx: RunContext, case: Case, backend: str, launch: Launch, plan_
         return [], kernels
     if r is None:
         return [], kernels
-    fields.update(kernel_sum_us=r.kernel_sum_us, span_us=r.span_us, kernels_per_call=r.kernels_per_call,
-                  streams=r.streams, unmapped_us=r.unmapped_us)
-    if fields.get("median_us"):
-        fields["kernel_sum_over_median"] = r.kernel_sum_us / fields["median_us"]
+    fields.update(r.row_fields(fields.get("median_us")))
     fields.setdefault("extra", {})["phases_us"] = r.phases
-    return _rollup_records(case, backend, r), kernels
+    return r.records(case.case_id, backend), kernels
 
 
 def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,

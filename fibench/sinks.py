@@ -69,6 +69,16 @@ class RunWriter:
         _append_csv(self.out_dir / "kernels.csv", kernel_records or [], KERNEL_COLUMNS)
 
 
+def rewrite_rows(out_dir: Path, rows: list[Row], rollup_records: list[dict[str, Any]]) -> None:
+    """Replace results.csv, results.jsonl and rollup.csv of a run with ``rows`` (same
+    formats as :class:`RunWriter`); used when derived columns are recomputed."""
+    out_dir = Path(out_dir)
+    pd.DataFrame([r.csv_dict() for r in rows], columns=CSV_COLUMNS).to_csv(out_dir / "results.csv", index=False)
+    with open(out_dir / "results.jsonl", "w") as fh:
+        fh.writelines(json.dumps(_json_safe(r.json_dict()), default=str) + "\n" for r in rows)
+    pd.DataFrame(rollup_records, columns=ROLLUP_COLUMNS).to_csv(out_dir / "rollup.csv", index=False)
+
+
 @dataclass
 class LoadedRun:
     """A run read back from its folder."""

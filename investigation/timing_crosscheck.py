@@ -27,7 +27,7 @@ import torch
 
 from fibench.config import resolve_run
 from fibench.env import collect_env
-from fibench.runner import RunContext, plan_factory
+from fibench.runner import RunContext, call_once, fresh_tensors, plan_factory
 from fibench.profiling import trace_calls, trace_graph_replays
 from fibench.timing import run_timing
 
@@ -42,7 +42,7 @@ def bench_flashinfer(launch, iters: int) -> tuple[float, int]:
     """Median of flashinfer.testing.bench_gpu_time with its own rotation, and its rotation count."""
     from flashinfer.testing.utils import bench_gpu_time, calculate_rotation_count
 
-    kwargs = {k: (v.clone() if k in launch.mutates else v) for k, v in launch.reads.items()}
+    kwargs = fresh_tensors(launch)
     rotations = calculate_rotation_count(list(kwargs.values()))
     times_ms = bench_gpu_time(lambda **t: launch.bind(t)(), input_kwargs=kwargs, cold_l2_cache=True,
                               use_cuda_graph=True, repeat_iters=iters)
@@ -69,14 +69,7 @@ def main() -> int:
         for case in cfg.cases:
             inputs = cfg.suite.make_inputs(case, cfg.device)
             launch = cfg.suite.backends[backend]().prepare(case, inputs)
-            first = launch.first_call_context() if launch.first_call_context else None
-            warm = launch.bind({k: (v.clone() if k in launch.mutates else v) for k, v in launch.reads.items()})
-            if first:
-                with first:
-                    warm()
-            else:
-                warm()
-            torch.cuda.synchronize()
+            call_once(launch, cfg.device, first=True)  # JIT, autotune
             plan_for = plan_factory(ctx, inputs, launch)
             t = run_timing(launch, plan_for, device=cfg.device, graph=True, warmup=cfg.warmup, iters=cfg.iters)
             fi_us, fi_rot = bench_flashinfer(launch, args.iters)
