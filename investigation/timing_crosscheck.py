@@ -25,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fibench.config import resolve_run
+from fibench.sweep.config import resolve_run
 from fibench.env import collect_env
-from fibench.runner import RunContext, call_once, fresh_tensors, plan_factory
-from fibench.profiling import trace_calls, trace_graph_replays
-from fibench.timing import run_timing
+from fibench.sweep.runner import RunContext, call_once, fresh_tensors, plan_factory
+from fibench.trace.profiling import trace_calls, trace_graph_replays
+from fibench.measure.timing import run_timing
 
 CASES = [  # (suite, model, op, backend, sizes)
     ("norm", "llama-3-8b", "rmsnorm", "flashinfer", "1,128,4096,32768"),

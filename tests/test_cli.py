@@ -117,8 +117,8 @@ def test_list_and_env_json():
 
 
 def test_report_reroll_applies_current_maps_without_touching_timings(tmp_path):
-    from fibench.results import Row, Status
-    from fibench.sinks import RunWriter, load_run
+    from fibench.sweep.results import Row, Status
+    from fibench.sweep.sinks import RunWriter, load_run
 
     w = RunWriter(tmp_path)
     w.write_json("run.json", {"suite": "moe", "reference": "torch", "baseline": "torch"})

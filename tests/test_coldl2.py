@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from fibench.coldl2 import FACTOR, plan_cold_l2, rotation_copies
+from fibench.measure.coldl2 import FACTOR, plan_cold_l2, rotation_copies
 
 MiB = 1 << 20
 GiB = 1 << 30

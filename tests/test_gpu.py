@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from fibench.coldl2 import ColdL2Plan
-from fibench.config import resolve_run
-from fibench.parity import compare
-from fibench.profiling import trace_calls
-from fibench.runner import call_once
+from fibench.measure.coldl2 import ColdL2Plan
+from fibench.sweep.config import resolve_run
+from fibench.parity.metrics import compare
+from fibench.trace.profiling import trace_calls
+from fibench.sweep.runner import call_once
 from fibench.suites.base import Launch
-from fibench.timing import TIMER_GRAPH, run_timing
+from fibench.measure.timing import TIMER_GRAPH, run_timing
 
 pytestmark = pytest.mark.gpu
 

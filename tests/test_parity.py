@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from fibench.parity import HIT_RATIO_MIN, compare, ordered_bits, outputs_bitwise_equal, ulp_distance
+from fibench.parity.metrics import HIT_RATIO_MIN, compare, ordered_bits, outputs_bitwise_equal, ulp_distance
 
 
 def bf16(*bits: int) -> torch.Tensor:

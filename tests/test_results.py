@@ -2,9 +2,9 @@
 
 import pytest
 
-from fibench.report import render_report, speedup
-from fibench.results import CSV_COLUMNS, Row, Status
-from fibench.sinks import RunWriter, load_run
+from fibench.report.markdown import render_report, speedup
+from fibench.sweep.results import CSV_COLUMNS, Row, Status
+from fibench.sweep.sinks import RunWriter, load_run
 
 BASE = dict(suite="moe", case_id="moe/8", op="moe", size=8, dtype="bf16", model="small")
 

@@ -3,9 +3,9 @@
 import pytest
 
 from fibench.errors import KernelMapError
-from fibench.kernel_map import load_map, parse_map
-from fibench.profiling import MARKER, KernelRecord, KernelTrace, RawEvent, TraceError, segment
-from fibench.rollup import UNMAPPED, rollup
+from fibench.trace.kernel_map import load_map, parse_map
+from fibench.trace.profiling import MARKER, KernelRecord, KernelTrace, RawEvent, TraceError, segment
+from fibench.trace.rollup import UNMAPPED, rollup
 
 MAP = {
     "phases": ["permute", "gemm1", "activation", "gemm2", "memset"],
@@ -152,7 +152,7 @@ class _OldKinetoEvent:
 
 
 def test_activity_kind_fallback_for_older_torch():
-    from fibench.profiling import _kind
+    from fibench.trace.profiling import _kind
 
     assert _kind(_OldKinetoEvent("fibench.op:gemm1"), device=True) == "gpu_user_annotation"
     assert _kind(_OldKinetoEvent("GemmKernel"), device=True) == ""

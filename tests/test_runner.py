@@ -2,12 +2,12 @@
 
 import torch
 
-from fibench import runner
-from fibench.config import resolve_run
+from fibench.sweep import runner
+from fibench.sweep.config import resolve_run
 from fibench.env import EnvSnapshot
-from fibench.kernel_map import load_map
-from fibench.results import Status
-from fibench.runner import RunContext, run_backend
+from fibench.trace.kernel_map import load_map
+from fibench.sweep.results import Status
+from fibench.sweep.runner import RunContext, run_backend
 
 
 def _ctx(**kw):

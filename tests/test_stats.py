@@ -2,7 +2,7 @@
 
 import pytest
 
-from fibench.stats import summarize
+from fibench.measure.stats import summarize
 
 
 def test_summary_of_known_samples():

@@ -3,17 +3,17 @@
 import pytest
 import torch
 
-from fibench.config import resolve_run
+from fibench.sweep.config import resolve_run
 from fibench.errors import UsageError
-from fibench.parity import compare
+from fibench.parity.metrics import compare
 from fibench.presets import PRESETS, get_preset
-from fibench.runner import call_once
+from fibench.sweep.runner import call_once
 from fibench.suites.base import Case
 from fibench.suites.moe import moe_work
 from fibench.suites.norm import norm_work
 from fibench.suites.routing import deepseek_grouped, softmax_topk
-from fibench.timing import RotationSet
-from fibench.coldl2 import ColdL2Plan
+from fibench.measure.timing import RotationSet
+from fibench.measure.coldl2 import ColdL2Plan
 
 
 def test_presets_match_published_shapes():

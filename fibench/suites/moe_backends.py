@@ -9,7 +9,7 @@ from typing import ClassVar, Iterator, Mapping
 import torch
 import torch.nn.functional as F
 
-from fibench.markers import op_range
+from fibench.trace.markers import op_range
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
 
 _READS = ("x", "topk_ids", "topk_weights", "w1", "w2")

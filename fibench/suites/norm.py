@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 
 from fibench.errors import UsageError
-from fibench.markers import op_range
+from fibench.trace.markers import op_range
 from fibench.presets import get_preset
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from fibench.cli_common import one_line_errors
+from fibench.cli.common import one_line_errors
 
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--out", help="Output directory for compat.md and compat.json (default: fibench-results/compat-<timestamp>).")]

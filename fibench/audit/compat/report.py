@@ -10,7 +10,7 @@ from typing import Any
 
 from fibench.audit.compat.catalog import FAMILY_ORDER, PROBES
 from fibench.audit.compat.model import Category, CompatReport, ProbeResult, Status
-from fibench.formatting import env_rows
+from fibench.report.formatting import env_rows
 
 STATUS_LABEL = {
     Status.WORKS: "✅ works",

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from fibench.cli_common import one_line_errors
+from fibench.cli.common import one_line_errors
 from fibench.errors import UsageError
 
 PathArg = Annotated[Path, typer.Argument(metavar="PATH", help="Test tree (directory) or a single test file to scan.")]

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from fibench.coldl2 import COLD_L2_MODES
+from fibench.measure.coldl2 import COLD_L2_MODES
 from fibench.errors import UsageError
-from fibench.needs import JIT_POLICIES
+from fibench.suites.needs import JIT_POLICIES
 from fibench.suites import get_suite
 from fibench.suites.base import DTYPES, Case, Suite
 

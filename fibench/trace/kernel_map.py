@@ -14,7 +14,7 @@ Maps are data (``fibench/kernel_maps/<suite>.toml``)::
     op = "activation"
     phase = "activation"
     range = "activation"            # instead of `match`: kernels launched inside the backend's
-                                    # fibench.op:activation range (fibench.profiling.op_range)
+                                    # fibench.op:activation range (fibench.trace.profiling.op_range)
 
 A kernel matched by two rules is an error naming both (never "first match wins"); a kernel
 matched by none is reported as unmapped.

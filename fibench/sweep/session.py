@@ -1,6 +1,6 @@
 """One ``fibench run`` end to end: environment, ceilings, sweep, files, report.
 
-The CLI parses options into a :class:`~fibench.config.RunConfig` and calls
+The CLI parses options into a :class:`~fibench.sweep.config.RunConfig` and calls
 :func:`execute_run`; progress reaches the caller through callbacks, so the library never
 imports Typer or Rich.
 """
@@ -12,14 +12,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Callable
 
-from fibench.ceilings import Ceilings, measure_ceilings
-from fibench.config import RunConfig
+from fibench.measure.ceilings import Ceilings, measure_ceilings
+from fibench.sweep.config import RunConfig
 from fibench.env import collect_env
-from fibench.kernel_map import load_map
-from fibench.report import write_report
-from fibench.results import Row
-from fibench.runner import RunContext, run_sweep
-from fibench.sinks import RunWriter
+from fibench.trace.kernel_map import load_map
+from fibench.report.markdown import write_report
+from fibench.sweep.results import Row
+from fibench.sweep.runner import RunContext, run_sweep
+from fibench.sweep.sinks import RunWriter
 
 
 def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,

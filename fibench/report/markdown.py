@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from fibench.formatting import env_rows, fmt_num, fmt_us
-from fibench.results import Row, Status
-from fibench.sinks import LoadedRun, load_run
+from fibench.report.formatting import env_rows, fmt_num, fmt_us
+from fibench.sweep.results import Row, Status
+from fibench.sweep.sinks import LoadedRun, load_run
 
 MARK = {Status.PARITY_FAIL: " ✗parity", Status.UNSUPPORTED: "unsupported", Status.OOM: "oom", Status.ERROR: "error"}
 

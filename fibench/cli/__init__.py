@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from fibench.audit.cli import audit_app
-from fibench.cli_common import one_line_errors
+from fibench.cli.common import one_line_errors
 
 app = typer.Typer(
     help="Benchmark FlashInfer kernels under CUDA graphs with cold L2 and audit their parity.",
@@ -31,7 +31,7 @@ app.add_typer(audit_app, name="audit")
 def env(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Print an environment snapshot: GPU, compute capability, SMs, L2, memory, driver and
     CUDA versions, torch / flashinfer / cupti versions, SM clock."""
-    from fibench.console import print_env
+    from fibench.report.console import print_env
     from fibench.env import collect_env
 
     snap = collect_env()
@@ -95,9 +95,9 @@ def run(
     env.json and report.md to the run folder."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fibench.config import resolve_run
-    from fibench.console import console, print_summary
-    from fibench.session import execute_run
+    from fibench.sweep.config import resolve_run
+    from fibench.report.console import console, print_summary
+    from fibench.sweep.session import execute_run
 
     shape = {k: v for k, v in dict(hidden=hidden, intermediate=intermediate, experts=experts,
                                    top_k=top_k, ep=ep).items() if v is not None}
@@ -125,7 +125,7 @@ def run(
 @one_line_errors
 def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List suites, their backends (with what each needs) and the model presets."""
-    from fibench.console import print_catalog
+    from fibench.report.console import print_catalog
     from fibench.presets import PRESETS
     from fibench.suites import SUITES
 
@@ -148,10 +148,10 @@ def report(
     reroll: Annotated[bool, typer.Option("--reroll", help="First re-apply the current kernel maps to the recorded kernels.csv (timings and parity unchanged).")] = False,
 ) -> None:
     """Re-render report.md of a finished (or interrupted) run from its files."""
-    from fibench.report import write_report
+    from fibench.report.markdown import write_report
 
     if reroll:
-        from fibench.reroll import reroll as reroll_run
+        from fibench.trace.reroll import reroll as reroll_run
 
         typer.echo(f"re-rolled {reroll_run(run_dir)} rows with the current kernel maps")
     typer.echo(str(write_report(run_dir)))

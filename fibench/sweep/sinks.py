@@ -2,7 +2,7 @@
 keeps everything already measured; :func:`load_run` reads a finished (or interrupted) run
 back for ``fibench report``.
 
-Files: results.csv (one row per case x backend, :data:`fibench.results.CSV_COLUMNS`),
+Files: results.csv (one row per case x backend, :data:`fibench.sweep.results.CSV_COLUMNS`),
 results.jsonl (the same rows plus nested data), rollup.csv (long format: one line per
 case x backend x logical op), kernels.csv (long format: every GPU activity of the first
 traced call of each row),
@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from fibench.errors import UsageError
-from fibench.results import CSV_COLUMNS, Row
+from fibench.sweep.results import CSV_COLUMNS, Row
 
 ROLLUP_COLUMNS = ["case_id", "backend", "op", "phase", "mean_us", "share", "kernels_per_call", "kernels"]
 KERNEL_COLUMNS = ["case_id", "backend", "call", "index", "name", "op", "phase", "op_range", "stream", "start_us",

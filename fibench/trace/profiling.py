@@ -7,7 +7,7 @@ call's work is finished (synchronize inside the range). A device activity belong
 ``i`` when it starts inside that range; restores and L2 flushes between calls fall outside
 every range and are dropped.
 
-Backends may mark their steps with :func:`fibench.markers.op_range` (``fibench.op:<name>`` ranges). Each
+Backends may mark their steps with :func:`fibench.trace.markers.op_range` (``fibench.op:<name>`` ranges). Each
 activity is linked to the CUDA API call that launched it by CUPTI's correlation id; the
 innermost op range open at that launch is recorded, so kernel maps can attribute generic
 kernels (elementwise, copies) by the step that launched them rather than by name.
@@ -22,10 +22,10 @@ from typing import Iterable
 
 import torch
 
-from fibench.coldl2 import ColdL2Plan
-from fibench.markers import CALL_MARKER, OP_MARKER
+from fibench.measure.coldl2 import ColdL2Plan
+from fibench.trace.markers import CALL_MARKER, OP_MARKER
 from fibench.suites.base import Launch
-from fibench.timing import RotationSet
+from fibench.measure.timing import RotationSet
 
 MARKER = CALL_MARKER
 _LAUNCH_KINDS = ("cuda_runtime", "cuda_driver")  # API calls carrying the CUPTI correlation id
@@ -216,7 +216,7 @@ def trace_graph_replays(launch: Launch, plan: ColdL2Plan, device: torch.device, 
     """
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from fibench.timing import capture_graph
+    from fibench.measure.timing import capture_graph
 
     rs = RotationSet(launch, plan, device)
     graph = capture_graph(rs, plan, device, warmup=1, events=None)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fibench.kernel_map import KernelMap
-from fibench.profiling import KernelTrace
+from fibench.trace.kernel_map import KernelMap
+from fibench.trace.profiling import KernelTrace
 
 UNMAPPED = "unmapped"
 

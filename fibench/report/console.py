@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fibench.env import EnvSnapshot
-from fibench.formatting import env_rows
+from fibench.report.formatting import env_rows
 
 console = Console(stderr=False)
 
@@ -26,8 +26,8 @@ def print_env(snap: EnvSnapshot) -> None:
 def summary_table(rows: list, baseline: str) -> Table:
     """End-of-run table: one line per case x backend (median, speedup, parity, cold L2,
     status); reasons of rows that are not ok are printed below it by :func:`print_summary`."""
-    from fibench.formatting import fmt_num, fmt_us
-    from fibench.report import speedup
+    from fibench.report.formatting import fmt_num, fmt_us
+    from fibench.report.markdown import speedup
 
     sp = speedup(rows, baseline)
     table = Table(title=f"fibench summary (speedup vs {baseline})")

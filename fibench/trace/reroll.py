@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from fibench.errors import FibenchError, UsageError
-from fibench.kernel_map import load_map
-from fibench.profiling import KernelRecord, KernelTrace
-from fibench.rollup import rollup
-from fibench.sinks import load_run, rewrite_rows
+from fibench.trace.kernel_map import load_map
+from fibench.trace.profiling import KernelRecord, KernelTrace
+from fibench.trace.rollup import rollup
+from fibench.sweep.sinks import load_run, rewrite_rows
 
 
 def traces_from_csv(path: Path) -> dict[tuple[str, str], KernelTrace]:

@@ -14,9 +14,9 @@ from typing import Callable, Iterator
 
 import torch
 
-from fibench.clocks import ClockStats, SmClockSampler
-from fibench.coldl2 import ColdL2Plan
-from fibench.stats import Stats, summarize
+from fibench.measure.clocks import ClockStats, SmClockSampler
+from fibench.measure.coldl2 import ColdL2Plan
+from fibench.measure.stats import Stats, summarize
 from fibench.suites.base import Launch, Outputs
 
 TIMER_GRAPH = "cuda-graph+events"

@@ -1,4 +1,4 @@
-"""Run a sweep: every case x backend becomes one :class:`~fibench.results.Row`, handed to
+"""Run a sweep: every case x backend becomes one :class:`~fibench.sweep.results.Row`, handed to
 ``on_row`` as soon as it is finished (so an interrupted sweep keeps what was measured).
 
 Per backend: needs check -> prepare (outside any timing) -> first call (JIT, autotune;
@@ -19,19 +19,19 @@ from typing import Any, Callable
 
 import torch
 
-from fibench.ceilings import Ceilings
-from fibench.coldl2 import ColdL2Plan, plan_cold_l2
-from fibench.config import RunConfig
+from fibench.measure.ceilings import Ceilings
+from fibench.measure.coldl2 import ColdL2Plan, plan_cold_l2
+from fibench.sweep.config import RunConfig
 from fibench.env import EnvSnapshot
 from fibench.errors import KernelMapError
-from fibench.kernel_map import KernelMap
-from fibench.needs import check_needs
-from fibench.parity import ParityResult, compare, outputs_bitwise_equal
-from fibench.profiling import KernelTrace, trace_calls
-from fibench.results import Row, Status
-from fibench.rollup import rollup
+from fibench.trace.kernel_map import KernelMap
+from fibench.suites.needs import check_needs
+from fibench.parity.metrics import ParityResult, compare, outputs_bitwise_equal
+from fibench.trace.profiling import KernelTrace, trace_calls
+from fibench.sweep.results import Row, Status
+from fibench.trace.rollup import rollup
 from fibench.suites.base import Case, Inputs, Launch, Outputs
-from fibench.timing import Timing, run_timing
+from fibench.measure.timing import Timing, run_timing
 
 OnRow = Callable[[Row, list[dict[str, Any]], list[dict[str, Any]]], None]
 
@@ -89,7 +89,7 @@ def _cpu_plan(requested: str, mutates: bool) -> ColdL2Plan:
 
 
 def plan_factory(ctx: RunContext, inputs: Inputs, launch: Launch) -> Callable[[bool], ColdL2Plan]:
-    """Cold-L2 planner for one launch (see :func:`fibench.coldl2.plan_cold_l2`)."""
+    """Cold-L2 planner for one launch (see :func:`fibench.measure.coldl2.plan_cold_l2`)."""
     cfg = ctx.cfg
     if cfg.device.type != "cuda":
         return lambda graph: _cpu_plan(cfg.cold_l2, bool(launch.mutates))
