@@ -34,3 +34,11 @@ def lookup(registry: dict, name: str, what: str):
         return registry[name]
     except KeyError:
         raise UsageError(f"unknown {what} '{name}'; known: {', '.join(registry)}") from None
+
+
+def describe_exception(exc: BaseException, limit: int = 300) -> str:
+    """``TypeName: first line of the message`` (at most ``limit`` characters), or the type
+    name alone when the message is empty: every exception becomes a readable one-line reason."""
+    text = str(exc).strip()
+    first = text.splitlines()[0][:limit] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

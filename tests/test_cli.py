@@ -26,7 +26,7 @@ def invoke(*args):
     (["run", "moe", "--sizes", "1", "--backends", "torch,nope"], "unknown backend 'nope'"),
     (["run", "moe", "--sizes", "1", "--model", "gpt-5"], "unknown model preset 'gpt-5'"),
     (["run", "moe", "--sizes", "1", "--model", "llama-3-8b"], "dense model"),
-    (["run", "norm", "--sizes", "1", "--experts", "8"], "--experts does not apply to suite norm"),
+    (["run", "norm", "--sizes", "1", "--experts", "8"], "No such option: --experts"),
     (["run", "moe", "--sizes", "1", "--model", "small", "--ep", "3"], "--ep 3 does not divide 8 experts"),
     (["run", "moe", "--sizes", "1", "--model", "small", "--top-k", "9"], "exceeds --experts"),
     (["run", "moe", "--sizes", "1", "--dtype", "fp64"], "--dtype must be one of"),

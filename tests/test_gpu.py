@@ -60,7 +60,7 @@ def test_per_call_plan_times_each_call_inside_the_graph():
 
 def test_norm_flashinfer_matches_torch_and_traces():
     pytest.importorskip("flashinfer")
-    cfg = resolve_run("norm", "64", device="cuda", shape={"hidden": 4096})
+    cfg = resolve_run("norm", "64", device="cuda", axes={"hidden": 4096})
     for case in cfg.cases:
         inputs = cfg.suite.make_inputs(case, cfg.device)
         ref = call_once(cfg.suite.backends["torch"]().prepare(case, inputs), cfg.device)

@@ -27,7 +27,7 @@ def test_speedup_skips_failed_parity():
             Row(backend="fast", status=Status.OK, median_us=2.5, parity_verdict="pass", **BASE),
             Row(backend="wrong", status=Status.PARITY_FAIL, median_us=1.0, parity_verdict="fail", **BASE)]
     sp = speedup(rows, "ref")
-    assert sp[("moe", 8, "fast")] == 4.0 and ("moe", 8, "wrong") not in sp
+    assert sp[("moe/8", "fast")] == 4.0 and ("moe/8", "wrong") not in sp
 
 
 def test_round_trip_and_report(tmp_path):

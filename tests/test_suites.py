@@ -73,7 +73,7 @@ def test_deepseek_bias_steers_selection_but_not_weights():
 
 @pytest.mark.parametrize("ep", [1, 2])
 def test_torch_grouped_matches_reference_on_cpu(ep):
-    cfg = resolve_run("moe", "1,37", model="small", device="cpu", shape={"ep": ep})
+    cfg = resolve_run("moe", "1,37", model="small", device="cpu", axes={"ep": ep})
     for case in cfg.cases:
         inputs = cfg.suite.make_inputs(case, cfg.device)
         outs = {name: call_once(cfg.suite.backends[name]().prepare(case, inputs), cfg.device)
@@ -87,7 +87,7 @@ def test_torch_grouped_matches_reference_on_cpu(ep):
 
 
 def test_fused_add_rmsnorm_reference_semantics():
-    cfg = resolve_run("norm", "3", device="cpu", ops="fused_add_rmsnorm", shape={"hidden": 64})
+    cfg = resolve_run("norm", "3", device="cpu", ops="fused_add_rmsnorm", axes={"hidden": 64})
     case = cfg.cases[0]
     inputs = cfg.suite.make_inputs(case, cfg.device)
     x, res, w = (inputs.tensors[k] for k in ("x", "residual", "weight"))
@@ -99,7 +99,7 @@ def test_fused_add_rmsnorm_reference_semantics():
 
 
 def test_rotation_restore_gives_every_call_the_same_inputs():
-    cfg = resolve_run("norm", "2", device="cpu", ops="fused_add_rmsnorm", shape={"hidden": 32})
+    cfg = resolve_run("norm", "2", device="cpu", ops="fused_add_rmsnorm", axes={"hidden": 32})
     case = cfg.cases[0]
     launch = cfg.suite.backends["torch"]().prepare(case, cfg.suite.make_inputs(case, cfg.device))
     plan = ColdL2Plan("rotate", "rotate", True, copies=3, calls_per_graph=3, restore=True, flush_bytes=0)

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from fibench.errors import describe_exception
 from fibench.measure.clocks import ClockStats, SmClockSampler
 from fibench.measure.coldl2 import ColdL2Plan
 from fibench.measure.stats import Stats, summarize
@@ -257,7 +258,7 @@ def run_timing(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device
             if "out of memory" in str(exc).lower():
                 raise
             torch.cuda.synchronize(device)
-            notes.append(f"CUDA graph capture failed ({str(exc).splitlines()[0][:160]}); timed with per-call events")
+            notes.append(f"CUDA graph capture failed ({describe_exception(exc, 160)}); timed with per-call events")
         del rs
     plan = plan_for(False)
     rs = RotationSet(launch, plan, device)

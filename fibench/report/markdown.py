@@ -22,24 +22,43 @@ def _table(header: list[str], lines: list[list[str]]) -> list[str]:
     return out
 
 
-def _cases(rows: list[Row]) -> list[tuple[str, int]]:
-    return list(dict.fromkeys((r.op, r.size) for r in rows))
+def varying_axes(rows: list[Row]) -> list[str]:
+    """Axes whose value differs between rows of the run (the swept ones worth a column)."""
+    names = list(dict.fromkeys(k for r in rows for k in r.axes))
+    return [n for n in names if len({repr(r.axes.get(n)) for r in rows}) > 1]
+
+
+class CaseColumns:
+    """The columns that identify a case in a table: op, size, then every varying axis."""
+
+    def __init__(self, rows: list[Row], size_name: str = "size") -> None:
+        self.axes = varying_axes(rows)
+        self.header = ["op", size_name, *self.axes]
+
+    def cells(self, r: Row) -> list[str]:
+        """The case cells of one row."""
+        return [r.op, str(r.size), *(fmt_num(r.axes.get(a)) if not isinstance(r.axes.get(a), str)
+                                     else r.axes[a] for a in self.axes)]
+
+
+def _cases(rows: list[Row]) -> list[str]:
+    return list(dict.fromkeys(r.case_id for r in rows))
 
 
 def _backends(rows: list[Row]) -> list[str]:
     return list(dict.fromkeys(r.backend for r in rows))
 
 
-def speedup(rows: list[Row], baseline: str) -> dict[tuple[str, int, str], float]:
+def speedup(rows: list[Row], baseline: str) -> dict[tuple[str, str], float]:
     """Baseline median / row median for every timed row whose case has a timed baseline
     with passing or reference parity. Rows that failed parity get no speedup."""
-    base = {(r.op, r.size): r.median_us for r in rows
+    base = {r.case_id: r.median_us for r in rows
             if r.backend == baseline and r.timed and r.status == Status.OK}
     out = {}
     for r in rows:
-        b = base.get((r.op, r.size))
+        b = base.get(r.case_id)
         if b and r.timed and r.status == Status.OK:
-            out[(r.op, r.size, r.backend)] = b / r.median_us
+            out[(r.case_id, r.backend)] = b / r.median_us
     return out
 
 
@@ -78,48 +97,52 @@ def _method(run: LoadedRun) -> list[str]:
 def _latency(rows: list[Row], baseline: str, size_name: str) -> list[str]:
     backends = _backends(rows)
     sp = speedup(rows, baseline)
-    by = {(r.op, r.size, r.backend): r for r in rows}
+    by = {(r.case_id, r.backend): r for r in rows}
+    first = {r.case_id: r for r in reversed(rows)}
+    cols = CaseColumns(rows, size_name)
     lines = []
     for case in _cases(rows):
-        cells = [case[0], str(case[1])]
+        cells = cols.cells(first[case])
         for b in backends:
-            r = by.get((*case, b))
+            r = by.get((case, b))
             if r is None:
                 cells.append("")
             elif not r.timed:
                 cells.append(MARK.get(r.status, r.status.value))
             else:
-                s = sp.get((*case, b))
+                s = sp.get((case, b))
                 text = fmt_us(r.median_us) + (f" ({s:.2f}x)" if s and b != baseline else "")
                 cells.append(text + (MARK[r.status] if r.status == Status.PARITY_FAIL else ""))
         lines.append(cells)
     return ["## Latency (median per call)", "", f"Speedup in brackets: `{baseline}` median / backend median.", ""] + \
-        _table(["op", size_name, *backends], lines) + [""]
+        _table([*cols.header, *backends], lines) + [""]
 
 
 def _throughput(rows: list[Row]) -> list[str]:
-    lines = [[r.op, str(r.size), r.backend, fmt_num(r.tbps), fmt_num(r.sol_bw_pct), fmt_num(r.tflops),
+    cols = CaseColumns(rows)
+    lines = [[*cols.cells(r), r.backend, fmt_num(r.tbps), fmt_num(r.sol_bw_pct), fmt_num(r.tflops),
               fmt_num(r.sol_flops_pct), f"{r.cold_l2_method} ({r.rotation_copies}x, K={r.calls_per_graph})",
               f"{r.sm_clock_min_mhz or '-'}-{r.sm_clock_max_mhz or '-'}", fmt_num(r.first_call_s)]
              for r in rows if r.timed]
     return ["## Throughput and conditions", "",
             "TB/s and TFLOP/s from the suite's byte/FLOP model at the median; SOL % against the measured ceilings.", ""] + \
-        _table(["op", "size", "backend", "TB/s", "BW SOL %", "TFLOP/s", "FLOP SOL %", "cold L2", "SM MHz",
+        _table([*cols.header, "backend", "TB/s", "BW SOL %", "TFLOP/s", "FLOP SOL %", "cold L2", "SM MHz",
                 "first call s"], lines) + [""]
 
 
 def _parity(rows: list[Row]) -> list[str]:
-    lines = [[r.op, str(r.size), r.backend, r.parity_verdict or "-", fmt_num(r.bitwise_equal_frac),
+    cols = CaseColumns(rows)
+    lines = [[*cols.cells(r), r.backend, r.parity_verdict or "-", fmt_num(r.bitwise_equal_frac),
               fmt_num(r.max_ulp), fmt_num(r.max_abs_err), fmt_num(r.max_rel_err), fmt_num(r.cosine, 6),
               fmt_num(r.within_tol_frac, 5), fmt_num(r.max_err_over_tol), f"{r.nan_count or 0}/{r.inf_count or 0}", fmt_num(r.deterministic)]
              for r in rows if r.parity_verdict]
     out = ["## Parity against the reference", "",
            "`deterministic`: two calls on the same inputs gave bit-identical outputs.", ""]
-    out += _table(["op", "size", "backend", "verdict", "bitwise frac", "max ULP", "max abs err", "max rel err",
+    out += _table([*cols.header, "backend", "verdict", "bitwise frac", "max ULP", "max abs err", "max rel err",
                    "cosine", "within tol", "worst err / tol", "NaN/Inf", "deterministic"], lines) + [""]
     failed = [r for r in rows if r.parity_verdict == "fail"]
     for r in failed:
-        out += [f"Worst elements, {r.backend} on {r.op}/{r.size} (atol {r.atol}, rtol {r.rtol}):", ""]
+        out += [f"Worst elements, {r.backend} on {r.case_id} (atol {r.atol}, rtol {r.rtol}):", ""]
         out += _table(["output", "index", "reference", "candidate", "abs err", "ULP"],
                       [[w["output"], str(tuple(w["index"])), fmt_num(w["reference"], 6), fmt_num(w["candidate"], 6),
                         fmt_num(w["abs_err"]), str(w["ulp"])] for w in r.extra.get("worst", [])]) + [""]
@@ -133,15 +156,16 @@ def _rollup(rows: list[Row], rollup: pd.DataFrame) -> list[str]:
     out = ["## Where the time goes (per-kernel pass, mean per call)", "",
            "kernel-sum = sum of GPU activity durations; span = first start to last end; "
            "kernel-sum / median compares the profiler with the timed pass.", ""]
+    cols = CaseColumns(traced)
     lines = []
     for r in traced:
         phases = r.extra.get("phases_us", {})
-        lines.append([r.op, str(r.size), r.backend,
+        lines.append([*cols.cells(r), r.backend,
                       ", ".join(f"{k} {fmt_num(v)}" for k, v in phases.items()) or "-",
                       fmt_num(r.kernel_sum_us), fmt_num(r.span_us), fmt_num(r.median_us),
                       fmt_num(r.kernel_sum_over_median), fmt_num(r.kernels_per_call), str(r.streams),
                       fmt_num(r.unmapped_us)])
-    out += _table(["op", "size", "backend", "phases (us)", "kernel-sum us", "span us", "median us",
+    out += _table([*cols.header, "backend", "phases (us)", "kernel-sum us", "span us", "median us",
                    "kernel-sum / median", "kernels/call", "streams", "unmapped us"], lines) + [""]
     if not rollup.empty and "op" in rollup:
         unmapped = rollup[rollup["op"] == "unmapped"]
@@ -149,7 +173,7 @@ def _rollup(rows: list[Row], rollup: pd.DataFrame) -> list[str]:
             names = unmapped.groupby("kernels")["mean_us"].max().sort_values(ascending=False).head(10)
             out += ["Unmapped kernels (largest first; add them to fibench/kernel_maps/):", ""]
             out += [f"- `{name[:140]}` up to {fmt_num(us)} us" for name, us in names.items()] + [""]
-    notes = [f"- {r.backend} {r.op}/{r.size}: {r.rollup_note}" for r in rows if r.rollup_note]
+    notes = [f"- {r.backend} {r.case_id}: {r.rollup_note}" for r in rows if r.rollup_note]
     return out + (["Rollup notes:", "", *notes, ""] if notes else [])
 
 
@@ -159,14 +183,15 @@ def _problems(rows: list[Row]) -> list[str]:
     out = []
     if bad:
         out += ["## Rows that are not ok", ""]
-        out += _table(["op", "size", "backend", "status", "reason"],
-                      [[r.op, str(r.size), r.backend, r.status.value, r.reason or "parity outside tolerance"]
+        cols = CaseColumns(bad)
+        out += _table([*cols.header, "backend", "status", "reason"],
+                      [[*cols.cells(r), r.backend, r.status.value, r.reason or "parity outside tolerance"]
                        for r in bad]) + [""]
     if noted:
         grouped: dict[str, list[str]] = defaultdict(list)
         for r in noted:
             for note in filter(None, [r.notes, r.cold_l2_note]):
-                grouped[f"{r.backend}: {note}"].append(f"{r.op}/{r.size}")
+                grouped[f"{r.backend}: {note}"].append(r.case_id)
         out += ["## Notes", ""] + [f"- {k} ({', '.join(v)})" for k, v in grouped.items()] + [""]
     return out
 

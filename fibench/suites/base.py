@@ -2,9 +2,11 @@
 
 Adding a backend = one :class:`Backend` subclass registered in its suite's ``BACKENDS``
 plus one entry in ``fibench/kernel_maps/<suite>.toml``. Adding a suite = one module with a
-:class:`Suite` subclass plus a line in ``fibench/suites/__init__.py``.
+:class:`Suite` subclass (its :class:`~fibench.sweep.axes.Axis` declarations become the
+options of ``fibench run <suite>``) plus a line in ``fibench/suites/__init__.py``.
 
-Data flow: ``Suite.cases(cfg) -> Case``; ``Suite.make_inputs(case, device) -> Inputs``
+Data flow: axes + preset -> ``Case`` (one point of the product of the swept axes, see
+:func:`fibench.sweep.config.build_cases`); ``Suite.make_inputs(case, device) -> Inputs``
 (pristine tensors shared by all backends, never mutated); ``Backend.prepare(case, inputs)
 -> Launch`` (all allocation, planning and weight layout happen here, outside any timed
 region); ``Launch.bind(tensors)`` gives the zero-argument callable the timer runs.
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, ContextManager, Mapping
 
 import torch
+
+from fibench.sweep.axes import Axis
 
 DTYPES: dict[str, torch.dtype] = {
     "bf16": torch.bfloat16,
@@ -55,10 +59,12 @@ class Case:
     Attributes:
         suite: suite name.
         op: logical operation of the suite (e.g. "rmsnorm", "moe").
-        size: the swept size (rows for norm, tokens for moe).
+        size: the swept size (rows for norm, tokens for moe, batch for decode).
         dtype: activation/weight dtype name ("bf16", "fp16", "fp32").
-        params: fixed shape parameters (hidden, intermediate, experts, top_k, ep, ...).
+        params: the model name, every axis value of this point and the preset's fixed
+            parameters (hidden, intermediate, experts, top_k, ep, kv_len, ...).
         seed: RNG seed for input generation.
+        swept: names of the suite's swept axes (part of :attr:`case_id`).
     """
 
     suite: str
@@ -67,6 +73,7 @@ class Case:
     dtype: str
     params: dict[str, Any]
     seed: int = 0
+    swept: tuple[str, ...] = ()
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -75,8 +82,22 @@ class Case:
 
     @property
     def case_id(self) -> str:
-        """Id of the case within a run (shape parameters are fixed per run): ``op/size``."""
-        return f"{self.op}/{self.size}"
+        """Id of the case: ``op/size`` then ``/axis=value`` for every swept axis (e.g.
+        ``decode/16/kv_len=1024/page_size=16``); stable across runs, so two runs' rows
+        can be matched by it."""
+        tail = "".join(f"/{n}={_fmt(self.params[n])}" for n in self.swept)
+        return f"{self.op}/{self.size}{tail}"
+
+    @property
+    def axes(self) -> dict[str, Any]:
+        """Swept-axis values of this point (besides ``size``)."""
+        return {n: self.params[n] for n in self.swept}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass
@@ -179,6 +200,10 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     needs: ClassVar[Needs] = Needs()
+    verified: ClassVar[str] = ""
+    """Where this backend was last run on real hardware and passed (e.g. "H200, FlashInfer
+    0.6.13, 2026-11-21, audits/h200-2026-11-21"); empty = never verified on a GPU.
+    Shown by ``fibench list``."""
 
     def unsupported_reason(self, case: Case) -> str | None:
         """Why this backend cannot run ``case`` (shape or dtype limits), or None."""
@@ -200,9 +225,10 @@ class Suite(abc.ABC):
     Class attributes:
         name: suite id on the command line.
         description: one line for ``fibench list``.
-        size_name: what ``--sizes`` counts ("rows", "tokens").
+        size_name: what ``--sizes`` counts ("rows", "tokens", "batch").
         ops: the suite's operations; ``--op`` picks a subset.
-        shape_options: shape parameters the suite accepts on the command line.
+        axes: the suite's own parameters besides sizes/op/dtype; each becomes an option of
+            ``fibench run <suite>`` and a results.csv column; swept ones multiply cases.
         backends: registry name -> Backend class.
         default_reference: backend whose outputs others are compared against.
         default_model: preset used without ``--model`` on a GPU.
@@ -213,27 +239,29 @@ class Suite(abc.ABC):
     description: ClassVar[str]
     size_name: ClassVar[str]
     ops: ClassVar[tuple[str, ...]]
-    shape_options: ClassVar[tuple[str, ...]]
+    axes: ClassVar[tuple[Axis, ...]] = ()
     backends: ClassVar[dict[str, type[Backend]]]
     default_reference: ClassVar[str]
     default_model: ClassVar[str]
     cpu_default_model: ClassVar[str | None] = None
 
-    @abc.abstractmethod
-    def cases(self, sizes: list[int], dtype: str, seed: int, ops: list[str],
-              shape: dict[str, Any]) -> list[Case]:
-        """Expand sizes x ops into cases. ``shape`` holds the resolved shape parameters.
+    def check_preset(self, preset: Any) -> None:
+        """Refuse a model preset this suite cannot use (e.g. a dense model for MoE).
 
         Raises:
-            UsageError: shape parameters that contradict each other.
+            UsageError: unsuitable preset.
         """
 
-    @abc.abstractmethod
-    def resolve_shape(self, model: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
-        """Shape parameters: the model preset's, then explicit overrides on top.
+    def preset_params(self, preset: Any) -> dict[str, Any]:
+        """Fixed parameters taken from the preset that are not command-line axes (e.g.
+        MoE routing); they go into every case's ``params``."""
+        return {}
+
+    def check_point(self, params: dict[str, Any]) -> None:
+        """Validate one point's parameters together (e.g. top_k <= experts).
 
         Raises:
-            UsageError: unknown or unsuitable preset, invalid values.
+            UsageError: contradictory values.
         """
 
     @abc.abstractmethod

@@ -20,12 +20,10 @@ from typing import Any, ClassVar
 import torch
 
 from fibench.errors import UsageError
-from fibench.presets import get_preset
 from fibench.suites.base import Backend, Case, Inputs, Suite, Work
 from fibench.suites.moe_backends import BACKENDS
 from fibench.suites.routing import deepseek_grouped, softmax_topk
-
-SHAPE_KEYS = ("hidden", "intermediate", "experts", "top_k", "ep")
+from fibench.sweep.axes import Axis
 
 
 def moe_work(case: Case, topk_ids: torch.Tensor) -> tuple[Work, dict[str, Any]]:
@@ -65,40 +63,36 @@ class MoeSuite(Suite):
     description: ClassVar[str] = "routed MoE experts: permute, GEMM1, SwiGLU, GEMM2, weighted un-permute"
     size_name: ClassVar[str] = "tokens"
     ops: ClassVar[tuple[str, ...]] = ("moe",)
-    shape_options: ClassVar[tuple[str, ...]] = SHAPE_KEYS
+    axes: ClassVar[tuple[Axis, ...]] = (
+        Axis("hidden", int, "hidden size", preset="hidden", minimum=1),
+        Axis("intermediate", int, "per-expert intermediate size", preset="intermediate", minimum=1),
+        Axis("experts", int, "routed experts", preset="experts", minimum=1),
+        Axis("top_k", int, "experts per token", preset="top_k", minimum=1),
+        Axis("ep", int, "benchmark the expert slice rank 0 of N holds (expert parallelism)", default=1, minimum=1),
+    )
     backends: ClassVar[dict[str, type[Backend]]] = BACKENDS
     default_reference: ClassVar[str] = "torch"
     default_model: ClassVar[str] = "qwen3-30b-a3b"
     cpu_default_model: ClassVar[str | None] = "small"
 
-    def resolve_shape(self, model: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
-        preset = get_preset(model or self.default_model)
+    def check_preset(self, preset: Any) -> None:
         if not preset.is_moe:
             raise UsageError(f"preset '{preset.name}' is a dense model; the moe suite needs an MoE preset")
-        shape = {"model": preset.name, "hidden": preset.hidden, "intermediate": preset.intermediate,
-                 "experts": preset.experts, "top_k": preset.top_k, "ep": 1, "routing": preset.routing,
-                 "n_group": preset.n_group, "topk_group": preset.topk_group,
-                 "routed_scaling": preset.routed_scaling}
-        for key, value in overrides.items():
-            if key not in SHAPE_KEYS:
-                raise UsageError(f"--{key.replace('_', '-')} does not apply to suite moe")
-            if not isinstance(value, int) or value <= 0:
-                raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
-            shape[key] = value
-        if shape["top_k"] > shape["experts"]:
-            raise UsageError(f"--top-k {shape['top_k']} exceeds --experts {shape['experts']}")
-        if shape["experts"] % shape["ep"]:
-            raise UsageError(f"--ep {shape['ep']} does not divide {shape['experts']} experts")
-        if shape["routing"] == "deepseek-grouped":
-            per_group, rem = divmod(shape["experts"], shape["n_group"])
-            if rem or shape["top_k"] > shape["topk_group"] * per_group:
-                raise UsageError(f"grouped routing needs experts divisible by {shape['n_group']} groups "
-                                 f"and top_k <= experts in the {shape['topk_group']} kept groups")
-        return shape
 
-    def cases(self, sizes: list[int], dtype: str, seed: int, ops: list[str],
-              shape: dict[str, Any]) -> list[Case]:
-        return [Case(self.name, "moe", n, dtype, dict(shape), seed) for n in sizes]
+    def preset_params(self, preset: Any) -> dict[str, Any]:
+        return {"routing": preset.routing, "n_group": preset.n_group, "topk_group": preset.topk_group,
+                "routed_scaling": preset.routed_scaling}
+
+    def check_point(self, params: dict[str, Any]) -> None:
+        if params["top_k"] > params["experts"]:
+            raise UsageError(f"--top-k {params['top_k']} exceeds --experts {params['experts']}")
+        if params["experts"] % params["ep"]:
+            raise UsageError(f"--ep {params['ep']} does not divide {params['experts']} experts")
+        if params["routing"] == "deepseek-grouped":
+            per_group, rem = divmod(params["experts"], params["n_group"])
+            if rem or params["top_k"] > params["topk_group"] * per_group:
+                raise UsageError(f"grouped routing needs experts divisible by {params['n_group']} groups "
+                                 f"and top_k <= experts in the {params['topk_group']} kept groups")
 
     def make_inputs(self, case: Case, device: torch.device) -> Inputs:
         p = case.params

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from fibench.errors import describe_exception
+
 from fibench.suites.base import JitNeed, Needs
 
 JIT_POLICIES = ("auto", "always", "never")
@@ -82,7 +84,7 @@ def check_needs(needs: Needs, device: torch.device, jit_policy: str = "auto") ->
         try:
             importlib.import_module(module)
         except Exception as exc:
-            check.reason = f"import {module} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            check.reason = f"import {module} failed: {describe_exception(exc)}"
             return check
     for need in needs.jit:
         if need.cc is not None and cc != need.cc:

@@ -15,10 +15,9 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from fibench.errors import UsageError
-from fibench.trace.markers import op_range
-from fibench.presets import get_preset
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work
+from fibench.sweep.axes import Axis
+from fibench.trace.markers import op_range
 
 EPS = 1e-6
 OPS = ("rmsnorm", "fused_add_rmsnorm")
@@ -120,25 +119,12 @@ class NormSuite(Suite):
     description: ClassVar[str] = "rmsnorm and fused_add_rmsnorm (in place)"
     size_name: ClassVar[str] = "rows"
     ops: ClassVar[tuple[str, ...]] = OPS
-    shape_options: ClassVar[tuple[str, ...]] = ("hidden",)
+    axes: ClassVar[tuple[Axis, ...]] = (
+        Axis("hidden", int, "hidden size (elements per row)", preset="hidden", minimum=1),
+    )
     backends: ClassVar[dict[str, type[Backend]]] = {b.name: b for b in (TorchNorm, FlashInferNorm)}
     default_reference: ClassVar[str] = "torch"
     default_model: ClassVar[str] = "llama-3-8b"
-
-    def resolve_shape(self, model: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
-        preset = get_preset(model or self.default_model)
-        shape: dict[str, Any] = {"model": preset.name, "hidden": preset.hidden}
-        for key, value in overrides.items():
-            if key != "hidden":
-                raise UsageError(f"--{key.replace('_', '-')} does not apply to suite norm")
-            if not isinstance(value, int) or value <= 0:
-                raise UsageError(f"--hidden must be a positive integer, got {value!r}")
-            shape["hidden"] = value
-        return shape
-
-    def cases(self, sizes: list[int], dtype: str, seed: int, ops: list[str],
-              shape: dict[str, Any]) -> list[Case]:
-        return [Case(self.name, op, n, dtype, dict(shape), seed) for op in ops for n in sizes]
 
     def make_inputs(self, case: Case, device: torch.device) -> Inputs:
         rows, hidden = case.size, case.params["hidden"]

@@ -15,11 +15,13 @@ from typing import Any
 
 import torch
 
-from fibench.measure.coldl2 import COLD_L2_MODES
 from fibench.errors import UsageError
-from fibench.suites.needs import JIT_POLICIES
+from fibench.measure.coldl2 import COLD_L2_MODES
+from fibench.presets import get_preset
 from fibench.suites import get_suite
 from fibench.suites.base import DTYPES, Case, Suite
+from fibench.suites.needs import JIT_POLICIES
+from fibench.sweep.axes import axis_points, resolve_axes, swept_names
 
 DEFAULT_WARMUP = 5
 DEFAULT_ITERS = 50
@@ -76,9 +78,11 @@ class RunConfig:
         graph: time under CUDA graphs; cold_l2: requested cold-L2 mode; warmup/iters:
         warm-up replays (or calls) and timed samples; per_kernel: run the profiler pass;
         profile_calls: calls traced; jit: JIT policy; nsys: bracket timed loops for nsys;
-        out_dir: run folder; baseline: backend for speedups in the report; command:
-        the command line that reproduces the run; notice: a default the user should know
-        about (e.g. the CPU preset), shown on the console and in the report.
+        out_dir: run folder; baseline: backend for speedups in the report; shape: the
+        model and every axis (a list for swept axes with several values) plus the preset's
+        fixed parameters; command: the command line that reproduces the run; notice: a
+        default the user should know about (e.g. the CPU preset), shown on the console and
+        in the report.
     """
 
     suite: Suite
@@ -118,14 +122,49 @@ def _device(requested: str | None) -> torch.device:
     return torch.device("cpu")
 
 
+def build_cases(suite: Suite, sizes: list[int], dtype: str, seed: int, ops: list[str],
+                model: str | None, axes: dict[str, Any]) -> tuple[list[Case], dict[str, Any]]:
+    """Expand ops x sizes x the product of the suite's swept axes into cases.
+
+    Args:
+        model: preset name (None: the suite's default); axes: axis name -> command-line
+            text, typed value, list of values, or None (see
+            :func:`fibench.sweep.axes.resolve_axes`).
+
+    Returns:
+        (cases, shape) where shape holds the model, the preset's fixed parameters and each
+        axis (its single value, or the list of values when swept over several).
+
+    Raises:
+        UsageError: unknown or unsuitable preset, bad axis values, contradictory values.
+    """
+    preset = get_preset(suite.default_model if model is None else model)
+    suite.check_preset(preset)
+    values = resolve_axes(suite.axes, axes, preset)
+    fixed = {"model": preset.name, **suite.preset_params(preset)}
+    swept = swept_names(suite.axes)
+    cases = []
+    for op in ops:
+        for size in sizes:
+            for point in axis_points(suite.axes, values):
+                params = {**fixed, **point}
+                suite.check_point(params)
+                cases.append(Case(suite.name, op, size, dtype, params, seed, swept))
+    shape = {**fixed, **{k: (v[0] if len(v) == 1 else v) for k, v in values.items()}}
+    return cases, shape
+
+
 def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: str | None = None,
                 reference: str | None = None, ops: str | None = None, dtype: str = "bf16",
                 warmup: int | None = None, iters: int | None = None, graph: bool = True,
                 cold_l2: str = "rotate", device: str | None = None, seed: int = 0,
                 out: Path | None = None, per_kernel: bool | None = None, profile_calls: int | None = None,
                 jit: str = "auto", nsys: bool = False, baseline: str | None = None,
-                shape: dict[str, Any] | None = None, command: str = "") -> RunConfig:
+                axes: dict[str, Any] | None = None, command: str = "") -> RunConfig:
     """Merge defaults, the preset and explicit options into a validated :class:`RunConfig`.
+
+    Precedence: built-in defaults < model preset < explicit values (``axes`` holds the
+    suite's own options; None means "not given").
 
     Raises:
         UsageError: any unknown name, malformed value or contradictory combination.
@@ -166,8 +205,8 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         model = s.cpu_default_model
         notice = (f"no CUDA GPU: using the '{model}' preset on the CPU (CPU-capable backends only; "
                   "wall-clock CPU timings, not GPU kernel speed)")
-    resolved = s.resolve_shape(model, shape or {})
-    cases = s.cases(size_list, dtype, seed, chosen_ops, resolved)
+    cases, resolved = build_cases(s, size_list, dtype, seed, chosen_ops, model,
+                                  {k: v for k, v in (axes or {}).items() if v is not None})
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return RunConfig(
         suite=s, cases=cases, backends=names, reference=ref, device=dev, graph=graph,

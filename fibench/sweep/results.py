@@ -2,8 +2,9 @@
 
 CSV columns are the field names, units in the names (``_us`` microseconds, ``_s`` seconds,
 ``_mhz``, ``tflops`` = 1e12 FLOP/s, ``tbps`` = 1e12 bytes/s, ``_frac`` and ``_pct``
-fractions and percentages). Nested data (worst elements, rollup ops, case info) goes to
-the JSONL file only.
+fractions and percentages), with the suite's axes (``hidden``, ``kv_len``, ...) as columns
+right after ``size``. Nested data (worst elements, rollup ops, case info) goes to the JSONL
+file only.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Row:
     model: str
     backend: str
     status: Status
+    axes: dict[str, Any] = field(default_factory=dict)  # the suite's axis values: CSV columns
     params: str = "{}"  # JSON of the shape parameters
     is_reference: bool = False
     reason: str = ""
@@ -121,15 +123,22 @@ class Row:
         return self.median_us is not None and math.isfinite(self.median_us)
 
     def csv_dict(self) -> dict[str, Any]:
-        """Flat dict for the CSV (no ``extra``; status as its string)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        """Flat dict for the CSV: the fields in order with the axes spliced in after
+        ``size`` (no ``extra``; status as its string)."""
+        d: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in _NOT_CSV:
+                continue
+            d[f.name] = getattr(self, f.name)
+            if f.name == "size":
+                d.update(self.axes)
         d["status"] = self.status.value
         return d
 
     def json_dict(self) -> dict[str, Any]:
-        """Everything, for the JSONL file."""
-        d = self.csv_dict()
-        d["extra"] = self.extra
+        """Everything, for the JSONL file (axes nested under ``axes``)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["status"] = self.status.value
         return d
 
     @classmethod
@@ -139,5 +148,15 @@ class Row:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-CSV_COLUMNS: list[str] = [f.name for f in dataclasses.fields(Row) if f.name != "extra"]
-"""Column order of results.csv."""
+_NOT_CSV = ("extra", "axes")
+CSV_COLUMNS: list[str] = [f.name for f in dataclasses.fields(Row) if f.name not in _NOT_CSV]
+"""Fixed columns of results.csv (the suite's axes are spliced in after ``size``)."""
+
+RESERVED = frozenset(f.name for f in dataclasses.fields(Row))
+"""Names an axis may not take (they are already row fields)."""
+
+
+def csv_columns(axis_names: list[str] | tuple[str, ...]) -> list[str]:
+    """results.csv columns of a run whose suite has these axes."""
+    i = CSV_COLUMNS.index("size") + 1
+    return CSV_COLUMNS[:i] + list(axis_names) + CSV_COLUMNS[i:]

@@ -23,7 +23,7 @@ from fibench.measure.ceilings import Ceilings
 from fibench.measure.coldl2 import ColdL2Plan, plan_cold_l2
 from fibench.sweep.config import RunConfig
 from fibench.env import EnvSnapshot
-from fibench.errors import KernelMapError
+from fibench.errors import KernelMapError, describe_exception
 from fibench.trace.kernel_map import KernelMap
 from fibench.suites.needs import check_needs
 from fibench.parity.metrics import ParityResult, compare, outputs_bitwise_equal
@@ -64,8 +64,8 @@ def call_once(launch: Launch, device: torch.device, first: bool = False) -> Outp
 
 def repro_command(cfg: RunConfig, case: Case, backend: str) -> str:
     """A ``fibench run`` command that reproduces one row."""
-    shape = " ".join(f"--{k.replace('_', '-')} {case.params[k]}" for k in cfg.suite.shape_options)
-    parts = [f"fibench run {cfg.suite.name} --model {case.params['model']} {shape}",
+    shape = " ".join(a.argument(case.params[a.name]) for a in cfg.suite.axes)
+    parts = [f"fibench run {cfg.suite.name} --model {case.params['model']} {shape}".rstrip(),
              f"--op {case.op} --sizes {case.size} --backends {backend} --reference {cfg.reference}",
              f"--dtype {case.dtype} --cold-l2 {cfg.cold_l2} --seed {case.seed}",
              f"--warmup {cfg.warmup} --iters {cfg.iters} --device {cfg.device.type}"]
@@ -78,6 +78,7 @@ def _base_row(ctx: RunContext, case: Case, backend: str) -> dict[str, Any]:
     cfg = ctx.cfg
     return dict(suite=case.suite, case_id=case.case_id, op=case.op, size=case.size, dtype=case.dtype,
                 model=str(case.params.get("model", "")), backend=backend,
+                axes={a.name: case.params[a.name] for a in cfg.suite.axes},
                 params=json.dumps(case.params, sort_keys=True), is_reference=backend == cfg.reference,
                 device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu",
                 cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup,
@@ -111,7 +112,8 @@ def _timing_fields(t: Timing, inputs: Inputs, ceilings: Ceilings | None) -> dict
         timer=t.timer, cold_l2_method=plan.method, l2_cold=plan.cold, rotation_copies=plan.copies,
         calls_per_graph=plan.calls_per_graph, cold_l2_note=plan.note,
         median_us=s.median_us, mean_us=s.mean_us, std_us=s.std_us, min_us=s.min_us, max_us=s.max_us,
-        p10_us=s.p10_us, p90_us=s.p90_us, samples=s.samples, tflops=tflops, tbps=tbps)
+        p10_us=s.p10_us, p90_us=s.p90_us, samples=s.samples, tflops=tflops, tbps=tbps,
+        flop=inputs.work.flop, bytes_read=inputs.work.bytes_read, bytes_written=inputs.work.bytes_written)
     if t.clock:
         fields.update(sm_clock_min_mhz=t.clock.min_mhz, sm_clock_median_mhz=t.clock.median_mhz,
                       sm_clock_max_mhz=t.clock.max_mhz)
@@ -154,7 +156,7 @@ def _per_kernel(ctx: RunContext, case: Case, backend: str, launch: Launch, plan_
     except torch.cuda.OutOfMemoryError:
         raise
     except Exception as exc:  # the timed pass stands; only the breakdown is missing
-        fields["rollup_note"] = f"per-kernel trace failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        fields["rollup_note"] = f"per-kernel trace failed: {describe_exception(exc, 200)}"
         return [], []
     kernels = _kernel_records(case, backend, trace, ctx.kmap) if ctx.kmap else []
     if ctx.kmap is None or not ctx.kmap.rules(backend):
@@ -171,9 +173,47 @@ def _per_kernel(ctx: RunContext, case: Case, backend: str, launch: Launch, plan_
     return r.records(case.case_id, backend), kernels
 
 
+def _parity_step(ctx: RunContext, name: str, launch: Launch, ref: Outputs | None, ref_reason: str,
+                 fields: dict[str, Any], notes: list[str]) -> Status:
+    """Two eager calls (run-to-run determinism), then parity against the reference's
+    outputs; fills ``fields`` and returns PARITY_FAIL or OK."""
+    cfg = ctx.cfg
+    out = call_once(launch, cfg.device)
+    fields["deterministic"] = outputs_bitwise_equal(out, call_once(launch, cfg.device))
+    if name == cfg.reference:
+        fields["parity_verdict"] = "reference"
+        return Status.OK
+    if ref is None:
+        fields["parity_verdict"] = "n/a"
+        notes.append(f"no parity: {ref_reason}")
+        return Status.OK
+    parity = compare(out, ref)
+    fields.update(_parity_fields(parity))
+    fields.setdefault("extra", {})["worst"] = [w.__dict__ for w in parity.worst]
+    return Status.PARITY_FAIL if parity.verdict == "fail" else Status.OK
+
+
+def _timing_step(ctx: RunContext, case: Case, inputs: Inputs, name: str, launch: Launch,
+                 fields: dict[str, Any], notes: list[str]) -> Callable[[bool], ColdL2Plan]:
+    """The timed pass; fills ``fields`` and returns the cold-L2 planner it used."""
+    cfg = ctx.cfg
+    plan_for = plan_factory(ctx, inputs, launch)
+    label = f"fibench/{case.suite}/{case.case_id}/{name}" if cfg.nsys else None
+    timing = run_timing(launch, plan_for, device=cfg.device, graph=cfg.graph, warmup=cfg.warmup,
+                        iters=cfg.iters, nsys_label=label)
+    fields.update(_timing_fields(timing, inputs, ctx.ceilings))
+    notes += timing.notes
+    return plan_for
+
+
 def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
                 ref: Outputs | None, ref_reason: str) -> tuple[Row, list, list]:
-    """Measure one backend on one case; never raises for backend failures."""
+    """Measure one backend on one case; never raises for backend failures.
+
+    Steps: needs check -> prepare -> first call (its own column) -> determinism and
+    parity -> timed pass -> per-kernel pass. A failure in a step keeps what the earlier
+    steps measured (OOM -> ``oom``, anything else -> ``error`` with its type and message).
+    """
     cfg = ctx.cfg
     fields = _base_row(ctx, case, name)
     backend = cfg.suite.backends[name]()
@@ -192,32 +232,14 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
         t0 = time.perf_counter()
         call_once(launch, cfg.device, first=True)
         fields["first_call_s"] = time.perf_counter() - t0
-        out = call_once(launch, cfg.device)
-        fields["deterministic"] = outputs_bitwise_equal(out, call_once(launch, cfg.device))
-        if name == cfg.reference:
-            fields["parity_verdict"] = "reference"
-        elif ref is None:
-            fields["parity_verdict"] = "n/a"
-            notes.append(f"no parity: {ref_reason}")
-        else:
-            parity = compare(out, ref)
-            fields.update(_parity_fields(parity))
-            fields["extra"] = {"worst": [w.__dict__ for w in parity.worst]}
-            if parity.verdict == "fail":
-                status = Status.PARITY_FAIL
-        del out
-        plan_for = plan_factory(ctx, inputs, launch)
-        label = f"fibench/{case.suite}/{case.case_id}/{name}" if cfg.nsys else None
-        timing = run_timing(launch, plan_for, device=cfg.device, graph=cfg.graph, warmup=cfg.warmup,
-                            iters=cfg.iters, nsys_label=label)
-        fields.update(_timing_fields(timing, inputs, ctx.ceilings))
-        notes += timing.notes
+        status = _parity_step(ctx, name, launch, ref, ref_reason, fields, notes)
+        plan_for = _timing_step(ctx, case, inputs, name, launch, fields, notes)
         if cfg.per_kernel:
             rollup_recs, kernel_recs = _per_kernel(ctx, case, name, launch, plan_for, fields)
     except torch.cuda.OutOfMemoryError as exc:
-        status, fields["reason"] = Status.OOM, f"out of memory: {str(exc).splitlines()[0][:200]}"
+        status, fields["reason"] = Status.OOM, f"out of memory: {describe_exception(exc, 200)}"
     except Exception as exc:  # a backend failure becomes a row, the sweep goes on
-        status, fields["reason"] = Status.ERROR, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        status, fields["reason"] = Status.ERROR, describe_exception(exc)
     finally:
         launch = None
         gc.collect()
@@ -240,7 +262,7 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
     try:
         return call_once(backend.prepare(case, inputs), cfg.device), ""
     except Exception as exc:
-        return None, f"reference {cfg.reference} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return None, f"reference {cfg.reference} failed: {describe_exception(exc, 200)}"
 
 
 def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | None = None) -> list[Row]:
@@ -254,7 +276,7 @@ def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | N
             inputs = cfg.suite.make_inputs(case, cfg.device)
         except torch.cuda.OutOfMemoryError as exc:
             for name in cfg.backends:
-                row = Row(status=Status.OOM, reason=f"inputs: {str(exc).splitlines()[0][:200]}",
+                row = Row(status=Status.OOM, reason=f"inputs: {describe_exception(exc, 200)}",
                           **_base_row(ctx, case, name))
                 rows.append(row)
                 on_row(row, [], [])

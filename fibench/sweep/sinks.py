@@ -2,7 +2,8 @@
 keeps everything already measured; :func:`load_run` reads a finished (or interrupted) run
 back for ``fibench report``.
 
-Files: results.csv (one row per case x backend, :data:`fibench.sweep.results.CSV_COLUMNS`),
+Files: results.csv (one row per case x backend, :func:`fibench.sweep.results.csv_columns`: the fixed
+columns with the suite's axes after ``size``),
 results.jsonl (the same rows plus nested data), rollup.csv (long format: one line per
 case x backend x logical op), kernels.csv (long format: every GPU activity of the first
 traced call of each row),
@@ -20,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from fibench.errors import UsageError
-from fibench.sweep.results import CSV_COLUMNS, Row
+from fibench.sweep.results import Row, csv_columns
 
 ROLLUP_COLUMNS = ["case_id", "backend", "op", "phase", "mean_us", "share", "kernels_per_call", "kernels"]
 KERNEL_COLUMNS = ["case_id", "backend", "call", "index", "name", "op", "phase", "op_range", "stream", "start_us",
@@ -62,7 +63,7 @@ class RunWriter:
     def append(self, row: Row, rollup_records: list[dict[str, Any]] | None = None,
                kernel_records: list[dict[str, Any]] | None = None) -> None:
         """Append one finished row (and its rollup / kernel lines) to every file."""
-        _append_csv(self.out_dir / "results.csv", [row.csv_dict()], CSV_COLUMNS)
+        _append_csv(self.out_dir / "results.csv", [row.csv_dict()], csv_columns(list(row.axes)))
         with open(self.out_dir / "results.jsonl", "a") as fh:
             fh.write(json.dumps(_json_safe(row.json_dict()), default=str) + "\n")
         _append_csv(self.out_dir / "rollup.csv", rollup_records or [], ROLLUP_COLUMNS)
@@ -73,7 +74,8 @@ def rewrite_rows(out_dir: Path, rows: list[Row], rollup_records: list[dict[str, 
     """Replace results.csv, results.jsonl and rollup.csv of a run with ``rows`` (same
     formats as :class:`RunWriter`); used when derived columns are recomputed."""
     out_dir = Path(out_dir)
-    pd.DataFrame([r.csv_dict() for r in rows], columns=CSV_COLUMNS).to_csv(out_dir / "results.csv", index=False)
+    columns = csv_columns(list(rows[0].axes) if rows else [])
+    pd.DataFrame([r.csv_dict() for r in rows], columns=columns).to_csv(out_dir / "results.csv", index=False)
     with open(out_dir / "results.jsonl", "w") as fh:
         fh.writelines(json.dumps(_json_safe(r.json_dict()), default=str) + "\n" for r in rows)
     pd.DataFrame(rollup_records, columns=ROLLUP_COLUMNS).to_csv(out_dir / "rollup.csv", index=False)
