@@ -145,3 +145,11 @@ def test_compare_shape_and_name_mismatch_raise():
 def test_outputs_bitwise_equal_distinguishes_signed_zero():
     assert outputs_bitwise_equal({"o": torch.tensor([0.0])}, {"o": torch.tensor([0.0])})
     assert not outputs_bitwise_equal({"o": torch.tensor([0.0])}, {"o": torch.tensor([-0.0])})
+
+
+def test_per_output_tolerance_replaces_the_dtype_table():
+    ref = {"out": torch.tensor([1.0, 2.0]), "lse": torch.tensor([10.0, 20.0])}
+    cand = {"out": torch.tensor([1.0, 2.0]), "lse": torch.tensor([10.001, 20.0])}
+    assert compare(cand, ref).verdict == "fail"  # fp32 table: atol 1e-5, rtol 1e-5
+    loose = compare(cand, ref, tolerances={"lse": (1e-3, 1e-3, "allclose")})
+    assert loose.verdict == "pass" and loose.max_err_over_tol < 0.1

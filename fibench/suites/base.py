@@ -244,6 +244,22 @@ class Suite(abc.ABC):
     default_reference: ClassVar[str]
     default_model: ClassVar[str]
     cpu_default_model: ClassVar[str | None] = None
+    tolerances: ClassVar[dict[str, tuple[float, float, str]]] = {}
+    """Output name -> (atol, rtol, rule) where the suite needs other values than the dtype
+    table of DESIGN.md (the docstring of the suite says why)."""
+
+    def check_parity(self, case: Case, candidate: Outputs, reference: Outputs) -> Any:
+        """Parity of a candidate's outputs against the reference's on ``case``: a
+        :class:`fibench.parity.metrics.ParityResult`. Element-wise by default (with
+        :attr:`tolerances`); a suite whose outputs are random draws (sampling) overrides it
+        with a statistical check.
+
+        Raises:
+            ValueError: outputs do not match in names or shapes.
+        """
+        from fibench.parity.metrics import compare
+
+        return compare(candidate, reference, tolerances=self.tolerances)
 
     def check_preset(self, preset: Any) -> None:
         """Refuse a model preset this suite cannot use (e.g. a dense model for MoE).

@@ -26,7 +26,7 @@ from fibench.env import EnvSnapshot
 from fibench.errors import KernelMapError, describe_exception
 from fibench.trace.kernel_map import KernelMap
 from fibench.suites.needs import check_needs
-from fibench.parity.metrics import ParityResult, compare, outputs_bitwise_equal
+from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
 from fibench.trace.profiling import KernelTrace, trace_calls
 from fibench.sweep.results import Row, Status
 from fibench.trace.rollup import rollup
@@ -173,7 +173,7 @@ def _per_kernel(ctx: RunContext, case: Case, backend: str, launch: Launch, plan_
     return r.records(case.case_id, backend), kernels
 
 
-def _parity_step(ctx: RunContext, name: str, launch: Launch, ref: Outputs | None, ref_reason: str,
+def _parity_step(ctx: RunContext, case: Case, name: str, launch: Launch, ref: Outputs | None, ref_reason: str,
                  fields: dict[str, Any], notes: list[str]) -> Status:
     """Two eager calls (run-to-run determinism), then parity against the reference's
     outputs; fills ``fields`` and returns PARITY_FAIL or OK."""
@@ -187,7 +187,7 @@ def _parity_step(ctx: RunContext, name: str, launch: Launch, ref: Outputs | None
         fields["parity_verdict"] = "n/a"
         notes.append(f"no parity: {ref_reason}")
         return Status.OK
-    parity = compare(out, ref)
+    parity = cfg.suite.check_parity(case, out, ref)
     fields.update(_parity_fields(parity))
     fields.setdefault("extra", {})["worst"] = [w.__dict__ for w in parity.worst]
     return Status.PARITY_FAIL if parity.verdict == "fail" else Status.OK
@@ -232,7 +232,7 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
         t0 = time.perf_counter()
         call_once(launch, cfg.device, first=True)
         fields["first_call_s"] = time.perf_counter() - t0
-        status = _parity_step(ctx, name, launch, ref, ref_reason, fields, notes)
+        status = _parity_step(ctx, case, name, launch, ref, ref_reason, fields, notes)
         plan_for = _timing_step(ctx, case, inputs, name, launch, fields, notes)
         if cfg.per_kernel:
             rollup_recs, kernel_recs = _per_kernel(ctx, case, name, launch, plan_for, fields)
