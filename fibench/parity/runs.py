@@ -19,7 +19,7 @@ from pathlib import Path
 from fibench.errors import UsageError
 from fibench.parity.metrics import ParityResult
 from fibench.parity.pairwise import Requirement
-from fibench.parity.store import MANIFEST, Manifest, SavedCase, load_tensors, read_manifest
+from fibench.parity.store import MANIFEST, Manifest, SavedCase, SavedOutput, load_tensors, read_manifest
 from fibench.suites import get_suite
 
 
@@ -29,7 +29,8 @@ class PairOutcome:
 
     Attributes:
         case: the case as saved in A; result: B's outputs against A's; met / why: the
-        ``--require`` check.
+        ``--require`` check; caveat: which side's backend was not run-to-run
+        deterministic on this case in its run (then a bitwise mismatch can be chance).
     """
 
     case: SavedCase
@@ -38,6 +39,7 @@ class PairOutcome:
     result: ParityResult
     met: bool
     why: str = ""
+    caveat: str = ""
 
 
 @dataclass
@@ -82,6 +84,8 @@ def store_folder(path: Path) -> Path:
         UsageError: neither.
     """
     path = Path(path)
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such folder")
     if (path / MANIFEST).exists():
         return path
     run_json = path / "run.json"
@@ -142,6 +146,14 @@ def check_same_inputs(ca: SavedCase, cb: SavedCase) -> None:
                              "outputs of different inputs (run B with --inputs-from A)")
 
 
+def determinism_caveat(a: SavedOutput, b: SavedOutput, backend_a: str, backend_b: str) -> str:
+    """'not run-to-run deterministic: A x, B y' for the sides whose run found two eager
+    calls differing (the ``deterministic`` fact of the manifest), else empty."""
+    sides = [f"{side} {name}" for side, name, o in (("A", backend_a, a), ("B", backend_b, b))
+             if o.facts.get("deterministic") is False]
+    return f"not run-to-run deterministic: {', '.join(sides)}" if sides else ""
+
+
 def compare_runs(a_dir: Path, b_dir: Path, *, pairs: list[tuple[str, str]] | None = None,
                  require: Requirement = Requirement("tolerance")) -> RunsParity:
     """Compare B's saved outputs against A's.
@@ -161,12 +173,13 @@ def compare_runs(a_dir: Path, b_dir: Path, *, pairs: list[tuple[str, str]] | Non
     out = RunsParity(a, b, require, not_compared=missing)
     for case_id, x, y in triples:
         ca, cb = a.cases[case_id], b.cases[case_id]
-        ref = load_tensors(a.root, ca.outputs[x][0], ca.outputs[x][1], what=f"A: outputs of {x} on {case_id}")
-        cand = load_tensors(b.root, cb.outputs[y][0], cb.outputs[y][1], what=f"B: outputs of {y} on {case_id}")
+        ref = load_tensors(a.root, ca.outputs[x].file, ca.outputs[x].tensors, what=f"A: outputs of {x} on {case_id}")
+        cand = load_tensors(b.root, cb.outputs[y].file, cb.outputs[y].tensors, what=f"B: outputs of {y} on {case_id}")
         try:
             result = suite.check_parity(ca.to_case(a.suite), cand, ref)
         except ValueError as exc:
             raise UsageError(f"case {case_id}: {x} (A) and {y} (B) outputs cannot be compared: {exc}") from None
         met, why = require.check(result)
-        out.outcomes.append(PairOutcome(ca, x, y, result, met, why))
+        caveat = determinism_caveat(ca.outputs[x], cb.outputs[y], x, y)
+        out.outcomes.append(PairOutcome(ca, x, y, result, met, why, caveat))
     return out

@@ -66,12 +66,28 @@ def case_key(case_id: str) -> str:
 
 
 @dataclass
+class SavedOutput:
+    """One backend's saved outputs on one case.
+
+    Attributes:
+        file: path relative to the store; tensors: name -> entry (dtype, shape, sha256);
+        facts: what the run measured about them (``deterministic``: two eager calls
+        agreed bitwise; ``graph_deterministic``: a CUDA-graph replay agreed with an eager
+        call; ``status`` of the row).
+    """
+
+    file: str
+    tensors: dict[str, dict[str, Any]]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class SavedCase:
     """One case of a store, as recorded in its manifest.
 
     Attributes:
         inputs: tensor name -> entry (dtype, shape, sha256); inputs_file: path relative to
-        the store; outputs: backend -> (file relative to the store, tensor name -> entry).
+        the store; outputs: backend -> :class:`SavedOutput`.
     """
 
     case_id: str
@@ -83,7 +99,7 @@ class SavedCase:
     swept: list[str]
     inputs_file: str = ""
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outputs: dict[str, tuple[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    outputs: dict[str, SavedOutput] = field(default_factory=dict)
 
     def to_case(self, suite: str) -> Case:
         """The :class:`~fibench.suites.base.Case` this entry was saved from."""
@@ -93,7 +109,7 @@ class SavedCase:
         """The manifest's JSON form."""
         return {"op": self.op, "size": self.size, "dtype": self.dtype, "seed": self.seed, "params": self.params,
                 "swept": self.swept, "inputs": {"file": self.inputs_file, "tensors": self.inputs},
-                "outputs": {b: {"file": f, "tensors": t} for b, (f, t) in self.outputs.items()}}
+                "outputs": {b: {"file": o.file, "tensors": o.tensors, "facts": o.facts} for b, o in self.outputs.items()}}
 
     @classmethod
     def from_json(cls, case_id: str, d: Mapping[str, Any]) -> "SavedCase":
@@ -104,7 +120,8 @@ class SavedCase:
         """
         return cls(case_id, d["op"], int(d["size"]), d["dtype"], int(d["seed"]), dict(d["params"]), list(d["swept"]),
                    d["inputs"]["file"], dict(d["inputs"]["tensors"]),
-                   {b: (o["file"], dict(o["tensors"])) for b, o in d.get("outputs", {}).items()})
+                   {b: SavedOutput(o["file"], dict(o["tensors"]), dict(o.get("facts") or {}))
+                    for b, o in d.get("outputs", {}).items()})
 
 
 @dataclass
@@ -173,8 +190,16 @@ class TensorStore:
         """Save one backend's outputs on ``case``."""
         entry = self._case(case)
         rel = f"outputs/{case_key(case.case_id)}/{backend}.safetensors"
-        entry.outputs[backend] = (rel, self._save(rel, outputs))
+        entry.outputs[backend] = SavedOutput(rel, self._save(rel, outputs))
         self._write_manifest()
+
+    def annotate(self, case: Case, backend: str, **facts: Any) -> None:
+        """Record what the run measured about saved outputs (e.g. ``deterministic=False``);
+        nothing happens when the backend saved none on ``case``."""
+        saved = self.manifest.cases.get(case.case_id)
+        if saved is not None and backend in saved.outputs:
+            saved.outputs[backend].facts.update(_plain(facts))
+            self._write_manifest()
 
     def _write_manifest(self) -> None:
         path = self.manifest.root / MANIFEST

@@ -171,6 +171,7 @@ def parity_records(r: RunsParity) -> list[dict[str, Any]]:
         records.append({"suite": r.a.suite, "case_id": c.case_id, "op": c.op, "size": c.size,
                         **{k: c.params.get(k) for k in c.swept}, "dtype": c.dtype, "backend_a": o.backend_a,
                         "backend_b": o.backend_b, "require": str(r.require), "met": o.met, "why": o.why,
+                        "caveat": o.caveat,
                         "elements": o.result.elements, "rule": o.result.rule, "atol": o.result.atol,
                         "rtol": o.result.rtol, **comparison_fields(o.result)})
     return records
@@ -196,8 +197,8 @@ def render_runs_parity(r: RunsParity) -> str:
         out += [f"## `{y}` (B) against `{x}` (A)", ""]
         lines = [[o.case.op, str(o.case.size), *(axis_cell(o.case.params.get(k)) for k in swept),
                   *comparison_cells({**comparison_view(comparison_fields(o.result)), "ulp": o.result.ulp}),
-                  "yes" if o.met else f"**no**: {o.why}"] for o in group]
-        out += md_table(["op", "size", *swept, *COMPARISON_HEADER, f"meets {r.require}"], lines) + [""]
+                  "yes" if o.met else f"**no**: {o.why}", o.caveat or "-"] for o in group]
+        out += md_table(["op", "size", *swept, *COMPARISON_HEADER, f"meets {r.require}", "caveat"], lines) + [""]
     out += ["## What the numbers mean", ""] + explanation_lines()
     for o in r.failed:
         out += worst_table(f"Worst elements, `{o.backend_b}` (B) against `{o.backend_a}` (A) on {o.case.case_id}:",

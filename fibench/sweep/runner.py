@@ -331,6 +331,9 @@ def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | N
                                                         against_reason=against_reason, on_outputs=keep)
             if name == cfg.parity_against and name not in kept:
                 against_reason = f"{name} {row.status.value}: {row.reason or 'no outputs'}"
+            if ctx.store is not None:
+                ctx.store.annotate(case, name, status=row.status.value, deterministic=row.deterministic,
+                                   graph_deterministic=row.graph_deterministic)
             rows.append(row)
             on_row(row, rollup_recs, kernel_recs)
         del inputs, ref, kept
