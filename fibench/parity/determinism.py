@@ -81,11 +81,12 @@ def graph_vs_eager(launch: Launch, tensors: dict[str, torch.Tensor], device: tor
                    eager: Outputs) -> GraphCheck:
     """Whether a CUDA-graph replay of one call gives the same bits as ``eager`` (the
     outputs of an eager call on the same inputs). Never raises for backend failures: a
-    check that cannot run says why (on the CPU there are no graphs: None, no note)."""
+    check that fails says why; on the CPU, or for a backend that synchronises with the host
+    (``launch.capturable`` False), it is None without a note."""
     if device.type != "cuda":
         return GraphCheck(None)
-    if not launch.capturable:
-        return GraphCheck(None, "graph replay vs eager: backend cannot be captured (host sync)")
+    if not launch.capturable:  # the timing notes already say it cannot be captured
+        return GraphCheck(None)
     try:
         replay = graph_replay_outputs(launch, tensors, device)
     except torch.cuda.OutOfMemoryError:

@@ -47,7 +47,7 @@ def test_host_synchronising_backend_is_not_captured():
     launch, dev = _launch(lambda t: (lambda: {"out": t["x"]}))
     launch.capturable = False
     check = graph_vs_eager(launch, fresh_tensors(launch), dev, {"out": launch.reads["x"]})
-    assert check.equal is None and "cannot be captured" in check.note
+    assert check.equal is None and check.note == ""
 
 
 def test_moe_rows_record_graph_determinism():
