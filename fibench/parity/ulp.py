@@ -54,8 +54,7 @@ _EDGES = [b[1] for b in BUCKETS[1:]]
 
 def bucket_label(bucket_id: str) -> str:
     """Display label of a bucket id ("2_3" -> "2-3", "256_up" -> ">=256")."""
-    low_high = next((lo, hi) for name, lo, hi in BUCKETS if name == bucket_id)
-    low, high = low_high
+    low, high = next((lo, hi) for name, lo, hi in BUCKETS if name == bucket_id)
     if high is None:
         return f">={low}"
     return str(low) if low == high else f"{low}-{high}"
