@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fibench.env import EnvSnapshot
+from fibench.env import collect_env
 from fibench.parity.determinism import graph_vs_eager
 from fibench.suites.base import Launch
 from fibench.sweep.config import resolve_run
@@ -53,7 +53,7 @@ def test_host_synchronising_backend_is_not_captured():
 def test_moe_rows_record_graph_determinism():
     cfg = resolve_run("moe", "16", model="small", device="cuda", iters=2, warmup=1, per_kernel=False,
                       backends="torch-grouped")
-    rows = run_sweep(RunContext(cfg, EnvSnapshot(), None, None), lambda *a: None)
+    rows = run_sweep(RunContext(cfg, collect_env(), None, None), lambda *a: None)
     by = {r.backend: r for r in rows}
     assert by["torch-grouped"].graph_deterministic is True and by["torch-grouped"].deterministic is True
     assert by["torch"].graph_deterministic is None  # host-synchronising reference
