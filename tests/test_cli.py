@@ -67,9 +67,9 @@ def test_run_moe_small_on_cpu_writes_everything(tmp_path):
     for name in ("results.csv", "results.jsonl", "env.json", "run.json", "report.md"):
         assert (out / name).exists(), name
     df = pd.read_csv(out / "results.csv")
-    assert len(df) == 2 * 3  # 2 sizes x 3 backends
-    assert set(df["backend"]) == {"torch", "torch-grouped", "flashinfer-cutlass"}
-    fi = df[df.backend == "flashinfer-cutlass"]
+    assert len(df) == 2 * 4  # 2 sizes x 4 backends
+    assert set(df["backend"]) == {"torch", "torch-grouped", "flashinfer-cutlass", "trtllm-moe"}
+    fi = df[df.backend.isin(["flashinfer-cutlass", "trtllm-moe"])]
     assert (fi.status == "unsupported").all() and fi.reason.str.contains("CUDA").all()
     grouped = df[df.backend == "torch-grouped"]
     assert (grouped.status == "ok").all() and (grouped.parity_verdict == "pass").all()

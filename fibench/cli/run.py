@@ -51,6 +51,9 @@ def _common(
     profile_calls: Annotated[Opt[int], typer.Option(help="Calls traced in the per-kernel pass (default 10).")] = None,
     jit: Annotated[str, typer.Option(help="auto: compile JIT modules that build in minutes; always: also the long ones (SM90 fused MoE ~20+ min); never: prebuilt only.")] = "auto",
     nsys: Annotated[bool, typer.Option("--nsys", help="Bracket each timed loop with cudaProfilerStart/Stop and an NVTX range, for `nsys profile --capture-range=cudaProfilerApi`.")] = False,
+    parity_against: Annotated[Opt[str], typer.Option("--parity-against", help="Also compare every backend with this one on the same inputs (bitwise, ULP distribution, tolerance): one table per pair in report.md, pair_* columns in results.csv.")] = None,
+    save_tensors: Annotated[Opt[Path], typer.Option("--save-tensors", help="Save each case's inputs and each backend's outputs as safetensors in this new folder, with a manifest (shapes, sha256, versions, GPU) for `fibench parity` and --inputs-from.")] = None,
+    inputs_from: Annotated[Opt[Path], typer.Option("--inputs-from", help="Run exactly the inputs saved in this folder by --save-tensors (same cases; every sha256 checked before the run) instead of generating them.")] = None,
 ) -> None:
     """Template of the shared options (never called; its signature is reused)."""
 

@@ -12,6 +12,8 @@ from typing import Mapping
 
 import torch
 
+from fibench.parity.ulp import UlpStats, ulp_stats
+
 # Per output dtype: (atol, rtol, rule). DESIGN.md "Parity tolerances"; fp8/fp4 outputs pass
 # when at least HIT_RATIO_MIN of the elements are within tolerance.
 TOLERANCES: dict[torch.dtype, tuple[float, float, str]] = {
@@ -87,7 +89,10 @@ class ParityResult:
         elements: elements compared (all outputs together).
         bitwise_equal_frac: fraction whose bits equal the reference rounded to the
             candidate dtype.
-        max_ulp: largest ULP distance over pairs where neither is NaN (-1 if none).
+        max_ulp: largest ULP distance (NaN on both sides counts 0, NaN on one side has
+            no distance; -1 if no element has one).
+        ulp: the ULP distribution (histogram, percentiles, max above the tolerance
+            floor; :mod:`fibench.parity.ulp`).
         max_abs_err, mean_abs_err: absolute error in float64.
         max_rel_err: max |c - r| / |r| over elements with |r| >= atol (tiny references
             make relative error meaningless).
@@ -117,6 +122,7 @@ class ParityResult:
     inf_count: int
     bad_nonfinite: int
     worst: list[WorstElement] = field(default_factory=list)
+    ulp: UlpStats | None = None
 
 
 def tolerance_for(dtype: torch.dtype) -> tuple[float, float, str]:
@@ -166,8 +172,8 @@ def compare(candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch
     r_bits = torch.cat([ordered_bits(p[2].reshape(-1)) for p in parts])
     raw_equal = torch.cat([(p[1].reshape(-1).contiguous().view(_INT_VIEW[p[1].element_size()])
                             == p[2].reshape(-1).contiguous().view(_INT_VIEW[p[2].element_size()])) for p in parts])
-    tol = torch.cat([torch.full((p[1].numel(),), p[4], dtype=torch.float64, device=c64.device)
-                     + p[5] * p[3].reshape(-1).double().abs() for p in parts])
+    floor = torch.cat([torch.full((p[1].numel(),), p[4], dtype=torch.float64, device=c64.device) for p in parts])
+    tol = floor + torch.cat([p[5] * p[3].reshape(-1).double().abs() for p in parts])
 
     n = c64.numel()
     c_nan, r_nan = torch.isnan(c64), torch.isnan(r64)
@@ -184,6 +190,7 @@ def compare(candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch
     err_finite = err[finite_pair]
     within = err <= tol
     ulp = torch.where(both_num, (c_bits - r_bits).abs(), torch.full_like(c_bits, -1))
+    dist = ulp_stats(c_bits, r_bits, candidate_nan=c_nan, reference_nan=r_nan, reference_abs=r64.abs(), floor=floor)
 
     big_ref = r_finite & (r64.abs() >= atol) & both_num
     rel = (err[big_ref] / r64[big_ref].abs()) if bool(big_ref.any()) else torch.zeros(1, dtype=torch.float64)
@@ -219,7 +226,8 @@ def compare(candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch
         rtol=rtol,
         elements=n,
         bitwise_equal_frac=float(raw_equal.double().mean()) if n else 1.0,
-        max_ulp=int(ulp.max()) if n else 0,
+        max_ulp=(dist.max_ulp if dist.max_ulp is not None else -1) if n else 0,
+        ulp=dist,
         max_abs_err=float(err_finite.max()) if err_finite.numel() else 0.0,
         mean_abs_err=float(err_finite.mean()) if err_finite.numel() else 0.0,
         max_rel_err=float(rel.max()),

@@ -46,9 +46,10 @@ def print_catalog() -> None:
         table.add_column("backend", style="bold")
         table.add_column("what")
         table.add_column("needs")
+        table.add_column("verified on hardware")
         for b in s.backends.values():
             ref = " [reference]" if b.name == s.default_reference else ""
-            table.add_row(b.name + ref, b.description, b.needs.describe())
+            table.add_row(b.name + ref, b.description, b.needs.describe(), b.verified or "[yellow]not yet[/yellow]")
         console.print(table)
     table = Table(title="model presets")
     for col in ("preset", "hidden", "intermediate", "experts", "top-k", "routing", "note"):

@@ -10,35 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from fibench.report.formatting import env_rows, fmt_num, fmt_us
+from fibench.report.parity_md import parity_sections
+from fibench.report.tables import CaseColumns, md_table as _table, varying_axes  # noqa: F401 (re-exported)
 from fibench.sweep.results import Row, Status
 from fibench.sweep.sinks import LoadedRun, load_run
 
 MARK = {Status.PARITY_FAIL: " ✗parity", Status.UNSUPPORTED: "unsupported", Status.OOM: "oom", Status.ERROR: "error"}
-
-
-def _table(header: list[str], lines: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines]
-    return out
-
-
-def varying_axes(rows: list[Row]) -> list[str]:
-    """Axes whose value differs between rows of the run (the swept ones worth a column)."""
-    names = list(dict.fromkeys(k for r in rows for k in r.axes))
-    return [n for n in names if len({repr(r.axes.get(n)) for r in rows}) > 1]
-
-
-class CaseColumns:
-    """The columns that identify a case in a table: op, size, then every varying axis."""
-
-    def __init__(self, rows: list[Row], size_name: str = "size") -> None:
-        self.axes = varying_axes(rows)
-        self.header = ["op", size_name, *self.axes]
-
-    def cells(self, r: Row) -> list[str]:
-        """The case cells of one row."""
-        return [r.op, str(r.size), *(fmt_num(r.axes.get(a)) if not isinstance(r.axes.get(a), str)
-                                     else r.axes[a] for a in self.axes)]
 
 
 def _cases(rows: list[Row]) -> list[str]:
@@ -130,25 +107,6 @@ def _throughput(rows: list[Row]) -> list[str]:
                 "first call s"], lines) + [""]
 
 
-def _parity(rows: list[Row]) -> list[str]:
-    cols = CaseColumns(rows)
-    lines = [[*cols.cells(r), r.backend, r.parity_verdict or "-", fmt_num(r.bitwise_equal_frac),
-              fmt_num(r.max_ulp), fmt_num(r.max_abs_err), fmt_num(r.max_rel_err), fmt_num(r.cosine, 6),
-              fmt_num(r.within_tol_frac, 5), fmt_num(r.max_err_over_tol), f"{r.nan_count or 0}/{r.inf_count or 0}", fmt_num(r.deterministic)]
-             for r in rows if r.parity_verdict]
-    out = ["## Parity against the reference", "",
-           "`deterministic`: two calls on the same inputs gave bit-identical outputs.", ""]
-    out += _table([*cols.header, "backend", "verdict", "bitwise frac", "max ULP", "max abs err", "max rel err",
-                   "cosine", "within tol", "worst err / tol", "NaN/Inf", "deterministic"], lines) + [""]
-    failed = [r for r in rows if r.parity_verdict == "fail"]
-    for r in failed:
-        out += [f"Worst elements, {r.backend} on {r.case_id} (atol {r.atol}, rtol {r.rtol}):", ""]
-        out += _table(["output", "index", "reference", "candidate", "abs err", "ULP"],
-                      [[w["output"], str(tuple(w["index"])), fmt_num(w["reference"], 6), fmt_num(w["candidate"], 6),
-                        fmt_num(w["abs_err"]), str(w["ulp"])] for w in r.extra.get("worst", [])]) + [""]
-    return out
-
-
 def _rollup(rows: list[Row], rollup: pd.DataFrame) -> list[str]:
     traced = [r for r in rows if r.kernel_sum_us is not None]
     if not traced:
@@ -208,7 +166,7 @@ def render_report(run: LoadedRun) -> str:
     if rows:
         out += _latency(rows, cfg.get("baseline") or cfg.get("reference") or rows[0].backend,
                         cfg.get("size_name", "size"))
-        out += _throughput(rows) + _parity(rows) + _rollup(rows, run.rollup) + _problems(rows)
+        out += _throughput(rows) + parity_sections(rows) + _rollup(rows, run.rollup) + _problems(rows)
         details = sorted({f"- `{r.backend}`: {r.backend_detail}" for r in rows if r.backend_detail})
         if details:
             out += ["## Backend details", "", *details, ""]

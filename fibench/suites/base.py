@@ -191,6 +191,10 @@ class Needs:
         return "; ".join(parts)
 
 
+VERIFIED_H200_2026_11_21 = "H200 (SM 9.0), FlashInfer 0.6.13, torch 2.11, 2026-11-21: audits/h200-2026-11-21"
+"""``Backend.verified`` of the backends that ran and passed in that audit."""
+
+
 class Backend(abc.ABC):
     """One implementation of a suite.
 

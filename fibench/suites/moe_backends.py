@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from fibench.trace.markers import op_range
-from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
+from fibench.suites.base import VERIFIED_H200_2026_11_21, Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
+from fibench.suites.trtllm_backends import TrtllmMoe
 
 _READS = ("x", "topk_ids", "topk_weights", "w1", "w2")
 
@@ -43,6 +44,7 @@ class TorchMoe(Backend):
 
     name: ClassVar[str] = "torch"
     description: ClassVar[str] = "reference: per-expert loop, fp32 accumulation"
+    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs()
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
@@ -86,6 +88,7 @@ class TorchGroupedMoe(Backend):
 
     name: ClassVar[str] = "torch-grouped"
     description: ClassVar[str] = "torch._grouped_mm pipeline: permute, grouped GEMM1, SwiGLU, grouped GEMM2, un-permute"
+    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs(dtypes=("bf16",))
 
     def unsupported_reason(self, case: Case) -> str | None:
@@ -148,6 +151,7 @@ class FlashInferCutlassMoe(Backend):
 
     name: ClassVar[str] = "flashinfer-cutlass"
     description: ClassVar[str] = "flashinfer.fused_moe.cutlass_fused_moe (TensorRT-LLM CUTLASS MoE)"
+    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs(
         cuda=True, min_cc=(8, 9), modules=("flashinfer.fused_moe",), dtypes=("bf16", "fp16"),
         jit=(
@@ -177,5 +181,5 @@ class FlashInferCutlassMoe(Backend):
 
 
 BACKENDS: dict[str, type[Backend]] = {
-    b.name: b for b in (TorchMoe, TorchGroupedMoe, FlashInferCutlassMoe)
+    b.name: b for b in (TorchMoe, TorchGroupedMoe, FlashInferCutlassMoe, TrtllmMoe)
 }

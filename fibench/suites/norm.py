@@ -15,7 +15,8 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work
+from fibench.suites.base import VERIFIED_H200_2026_11_21, Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work
+from fibench.suites.trtllm_backends import TrtllmRmsNorm
 from fibench.sweep.axes import Axis
 from fibench.trace.markers import op_range
 
@@ -42,6 +43,7 @@ class TorchNorm(Backend):
 
     name: ClassVar[str] = "torch"
     description: ClassVar[str] = "reference: torch ops in fp32, one final rounding"
+    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         dtype = case.torch_dtype
@@ -82,6 +84,7 @@ class FlashInferNorm(Backend):
 
     name: ClassVar[str] = "flashinfer"
     description: ClassVar[str] = "flashinfer.norm.rmsnorm / fused_add_rmsnorm"
+    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs(cuda=True, min_cc=(7, 5), modules=("flashinfer.norm",),
                                    dtypes=("bf16", "fp16"),
                                    jit=(JitNeed("norm", "flashinfer.jit.norm:gen_norm_module", 20),))
@@ -122,7 +125,7 @@ class NormSuite(Suite):
     axes: ClassVar[tuple[Axis, ...]] = (
         Axis("hidden", int, "hidden size (elements per row)", preset="hidden", minimum=1),
     )
-    backends: ClassVar[dict[str, type[Backend]]] = {b.name: b for b in (TorchNorm, FlashInferNorm)}
+    backends: ClassVar[dict[str, type[Backend]]] = {b.name: b for b in (TorchNorm, FlashInferNorm, TrtllmRmsNorm)}
     default_reference: ClassVar[str] = "torch"
     default_model: ClassVar[str] = "llama-3-8b"
 

@@ -82,7 +82,10 @@ class RunConfig:
         model and every axis (a list for swept axes with several values) plus the preset's
         fixed parameters; command: the command line that reproduces the run; notice: a
         default the user should know about (e.g. the CPU preset), shown on the console and
-        in the report.
+        in the report; parity_against: backend every other backend is also compared with
+        (run first in each case); save_tensors: store folder for inputs and outputs
+        (:mod:`fibench.parity.store`); inputs_from: a store whose inputs replace the
+        generated ones, checked before the run (its manifest in ``saved_inputs``).
     """
 
     suite: Suite
@@ -103,6 +106,10 @@ class RunConfig:
     shape: dict[str, Any] = field(default_factory=dict)
     command: str = ""
     notice: str = ""
+    parity_against: str | None = None
+    save_tensors: Path | None = None
+    inputs_from: Path | None = None
+    saved_inputs: Any = None  # fibench.parity.store.Manifest of inputs_from
 
 
 def _device(requested: str | None) -> torch.device:
@@ -160,7 +167,8 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
                 cold_l2: str = "rotate", device: str | None = None, seed: int = 0,
                 out: Path | None = None, per_kernel: bool | None = None, profile_calls: int | None = None,
                 jit: str = "auto", nsys: bool = False, baseline: str | None = None,
-                axes: dict[str, Any] | None = None, command: str = "") -> RunConfig:
+                axes: dict[str, Any] | None = None, command: str = "", parity_against: str | None = None,
+                save_tensors: Path | None = None, inputs_from: Path | None = None) -> RunConfig:
     """Merge defaults, the preset and explicit options into a validated :class:`RunConfig`.
 
     Precedence: built-in defaults < model preset < explicit values (``axes`` holds the
@@ -191,7 +199,7 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         raise UsageError(f"unknown op {unknown_ops[0]!r} for suite {s.name}; known: {', '.join(s.ops)}")
     ref = reference or s.default_reference
     names = parse_list(backends, "--backends") or list(s.backends)
-    for name in [*names, ref] + ([baseline] if baseline else []):
+    for name in [*names, ref] + ([baseline] if baseline else []) + ([parity_against] if parity_against else []):
         if name not in s.backends:
             raise UsageError(f"unknown backend '{name}' for suite {s.name}; known: {', '.join(s.backends)}")
     if len(set(names)) != len(names):
@@ -200,6 +208,8 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         names.insert(0, ref)
     if baseline and baseline not in names:
         raise UsageError(f"--baseline {baseline} is not among the backends run")
+    if parity_against:  # first in every case, so its outputs exist when the others are compared with it
+        names = [parity_against] + [n for n in names if n != parity_against]
     notice = ""
     if model is None and dev.type == "cpu" and s.cpu_default_model:
         model = s.cpu_default_model
@@ -207,6 +217,17 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
                   "wall-clock CPU timings, not GPU kernel speed)")
     cases, resolved = build_cases(s, size_list, dtype, seed, chosen_ops, model,
                                   {k: v for k, v in (axes or {}).items() if v is not None})
+    saved_inputs = None
+    if save_tensors is not None:
+        from fibench.parity.store import check_new_store
+
+        check_new_store(save_tensors)
+        if inputs_from is not None and Path(save_tensors).resolve() == Path(inputs_from).resolve():
+            raise UsageError("--save-tensors and --inputs-from name the same folder")
+    if inputs_from is not None:
+        from fibench.parity.store import check_saved_inputs
+
+        saved_inputs = check_saved_inputs(inputs_from, s.name, cases)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return RunConfig(
         suite=s, cases=cases, backends=names, reference=ref, device=dev, graph=graph,
@@ -216,4 +237,6 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         profile_calls=profile_calls or DEFAULT_PROFILE_CALLS, jit=jit, nsys=nsys,
         out_dir=out or Path("fibench-results") / f"{s.name}-{stamp}",
         baseline=baseline or ref, shape=resolved, command=command, notice=notice,
+        parity_against=parity_against, save_tensors=save_tensors, inputs_from=inputs_from,
+        saved_inputs=saved_inputs,
     )

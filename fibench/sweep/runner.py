@@ -26,7 +26,10 @@ from fibench.env import EnvSnapshot
 from fibench.errors import KernelMapError, describe_exception
 from fibench.trace.kernel_map import KernelMap
 from fibench.suites.needs import check_needs
+from fibench.parity.determinism import graph_vs_eager
 from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
+from fibench.parity.pairwise import pair_row_fields
+from fibench.parity.store import load_saved_inputs
 from fibench.trace.profiling import KernelTrace, trace_calls
 from fibench.sweep.results import Row, Status
 from fibench.trace.rollup import rollup
@@ -44,6 +47,7 @@ class RunContext:
     env: EnvSnapshot
     ceilings: Ceilings | None
     kmap: KernelMap | None
+    store: Any = None  # fibench.parity.store.TensorStore when --save-tensors
 
 
 def fresh_tensors(launch: Launch) -> dict[str, torch.Tensor]:
@@ -71,6 +75,10 @@ def repro_command(cfg: RunConfig, case: Case, backend: str) -> str:
              f"--warmup {cfg.warmup} --iters {cfg.iters} --device {cfg.device.type}"]
     if not cfg.graph:
         parts.append("--no-graph")
+    if cfg.parity_against and cfg.parity_against != backend:
+        parts.append(f"--parity-against {cfg.parity_against}")
+    if cfg.inputs_from:
+        parts.append(f"--inputs-from {cfg.inputs_from}")
     return " ".join(parts)
 
 
@@ -127,7 +135,7 @@ def _parity_fields(p: ParityResult) -> dict[str, Any]:
                 bitwise_equal_frac=p.bitwise_equal_frac, max_ulp=p.max_ulp, max_abs_err=p.max_abs_err,
                 mean_abs_err=p.mean_abs_err, max_rel_err=p.max_rel_err, cosine=p.cosine,
                 within_tol_frac=p.within_tol_frac, max_err_over_tol=p.max_err_over_tol,
-                nan_count=p.nan_count, inf_count=p.inf_count)
+                nan_count=p.nan_count, inf_count=p.inf_count, **(p.ulp.fields() if p.ulp else {}))
 
 
 def _kernel_records(case: Case, backend: str, trace: KernelTrace, kmap: KernelMap) -> list[dict[str, Any]]:
@@ -174,23 +182,33 @@ def _per_kernel(ctx: RunContext, case: Case, backend: str, launch: Launch, plan_
 
 
 def _parity_step(ctx: RunContext, case: Case, name: str, launch: Launch, ref: Outputs | None, ref_reason: str,
-                 fields: dict[str, Any], notes: list[str]) -> Status:
-    """Two eager calls (run-to-run determinism), then parity against the reference's
-    outputs; fills ``fields`` and returns PARITY_FAIL or OK."""
+                 fields: dict[str, Any], notes: list[str], *, against: Outputs | None = None,
+                 against_reason: str = "") -> tuple[Status, Outputs]:
+    """Two eager calls (run-to-run determinism), a CUDA-graph replay against the first
+    (graph determinism), the comparison with ``--parity-against``'s outputs, then parity
+    against the reference's outputs; fills ``fields`` and returns (PARITY_FAIL or OK, the
+    first eager call's outputs)."""
     cfg = ctx.cfg
     out = call_once(launch, cfg.device)
     fields["deterministic"] = outputs_bitwise_equal(out, call_once(launch, cfg.device))
+    graph = graph_vs_eager(launch, fresh_tensors(launch), cfg.device, out)
+    fields["graph_deterministic"] = graph.equal
+    notes += [graph.note] if graph.note else []
+    pair, pair_note = pair_row_fields(cfg.suite, case, name, out, against=cfg.parity_against, against_outputs=against,
+                                      against_reason=against_reason)
+    fields.update(pair)
+    notes += [pair_note] if pair_note else []
     if name == cfg.reference:
         fields["parity_verdict"] = "reference"
-        return Status.OK
+        return Status.OK, out
     if ref is None:
         fields["parity_verdict"] = "n/a"
         notes.append(f"no parity: {ref_reason}")
-        return Status.OK
+        return Status.OK, out
     parity = cfg.suite.check_parity(case, out, ref)
     fields.update(_parity_fields(parity))
     fields.setdefault("extra", {})["worst"] = [w.__dict__ for w in parity.worst]
-    return Status.PARITY_FAIL if parity.verdict == "fail" else Status.OK
+    return (Status.PARITY_FAIL if parity.verdict == "fail" else Status.OK), out
 
 
 def _timing_step(ctx: RunContext, case: Case, inputs: Inputs, name: str, launch: Launch,
@@ -207,12 +225,16 @@ def _timing_step(ctx: RunContext, case: Case, inputs: Inputs, name: str, launch:
 
 
 def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
-                ref: Outputs | None, ref_reason: str) -> tuple[Row, list, list]:
+                ref: Outputs | None, ref_reason: str, *, against: Outputs | None = None, against_reason: str = "",
+                on_outputs: Callable[[str, Outputs], None] | None = None) -> tuple[Row, list, list]:
     """Measure one backend on one case; never raises for backend failures.
 
     Steps: needs check -> prepare -> first call (its own column) -> determinism and
-    parity -> timed pass -> per-kernel pass. A failure in a step keeps what the earlier
-    steps measured (OOM -> ``oom``, anything else -> ``error`` with its type and message).
+    parity (against the reference and ``against``, the ``--parity-against`` backend's
+    outputs) -> timed pass -> per-kernel pass. ``on_outputs(name, outputs)`` receives the
+    outputs parity compared (to save them, or keep them as the pair side). A failure in a
+    step keeps what the earlier steps measured (OOM -> ``oom``, anything else -> ``error``
+    with its type and message).
     """
     cfg = ctx.cfg
     fields = _base_row(ctx, case, name)
@@ -232,7 +254,11 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
         t0 = time.perf_counter()
         call_once(launch, cfg.device, first=True)
         fields["first_call_s"] = time.perf_counter() - t0
-        status = _parity_step(ctx, case, name, launch, ref, ref_reason, fields, notes)
+        status, out = _parity_step(ctx, case, name, launch, ref, ref_reason, fields, notes, against=against,
+                                   against_reason=against_reason)
+        if on_outputs:
+            on_outputs(name, out)
+        del out
         plan_for = _timing_step(ctx, case, inputs, name, launch, fields, notes)
         if cfg.per_kernel:
             rollup_recs, kernel_recs = _per_kernel(ctx, case, name, launch, plan_for, fields)
@@ -274,6 +300,11 @@ def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | N
             on_step(f"{case.case_id}: inputs")
         try:
             inputs = cfg.suite.make_inputs(case, cfg.device)
+            if cfg.saved_inputs is not None:  # the Work model and info stay; the tensors are the saved ones
+                inputs = Inputs(load_saved_inputs(cfg.saved_inputs, case, cfg.device, like=inputs.tensors),
+                                inputs.work, {**inputs.info, "inputs_from": str(cfg.inputs_from)})
+            if ctx.store is not None:
+                ctx.store.save_inputs(case, inputs.tensors)
         except torch.cuda.OutOfMemoryError as exc:
             for name in cfg.backends:
                 row = Row(status=Status.OOM, reason=f"inputs: {describe_exception(exc, 200)}",
@@ -283,13 +314,29 @@ def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | N
             torch.cuda.empty_cache()
             continue
         ref, ref_reason = reference_outputs(ctx, case, inputs)
+        kept: dict[str, Outputs] = {}  # the --parity-against backend's outputs (it runs first)
+
+        def keep(name: str, out: Outputs) -> None:
+            if ctx.store is not None:
+                ctx.store.save_outputs(case, name, out)
+            if name == cfg.parity_against:
+                kept[name] = out
+
+        against_reason = ""
         for name in cfg.backends:
             if on_step:
                 on_step(f"{case.case_id}: {name}")
-            row, rollup_recs, kernel_recs = run_backend(ctx, case, inputs, name, ref, ref_reason)
+            row, rollup_recs, kernel_recs = run_backend(ctx, case, inputs, name, ref, ref_reason,
+                                                        against=kept.get(cfg.parity_against or ""),
+                                                        against_reason=against_reason, on_outputs=keep)
+            if name == cfg.parity_against and name not in kept:
+                against_reason = f"{name} {row.status.value}: {row.reason or 'no outputs'}"
+            if ctx.store is not None:
+                ctx.store.annotate(case, name, status=row.status.value, deterministic=row.deterministic,
+                                   graph_deterministic=row.graph_deterministic)
             rows.append(row)
             on_row(row, rollup_recs, kernel_recs)
-        del inputs, ref
+        del inputs, ref, kept
         gc.collect()
         if cfg.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -16,6 +16,7 @@ from fibench.measure.ceilings import Ceilings, measure_ceilings
 from fibench.sweep.config import RunConfig
 from fibench.env import collect_env
 from fibench.trace.kernel_map import load_map
+from fibench.parity.store import TensorStore
 from fibench.report.markdown import write_report
 from fibench.sweep.results import Row
 from fibench.sweep.runner import RunContext, run_sweep
@@ -43,16 +44,22 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
         ceilings = measure_ceilings(cfg.device)
         env_data["ceilings"] = dataclasses.asdict(ceilings)
     writer.write_json("env.json", env_data)
-    writer.write_json("run.json", {
+    run_info = {
         "suite": cfg.suite.name, "size_name": cfg.suite.size_name, "sizes": sorted({c.size for c in cfg.cases}),
         "ops": list(dict.fromkeys(c.op for c in cfg.cases)), "backends": cfg.backends,
         "reference": cfg.reference, "baseline": cfg.baseline, "dtype": cfg.cases[0].dtype if cfg.cases else "",
         "device": str(cfg.device), "graph": cfg.graph, "cold_l2": cfg.cold_l2, "warmup": cfg.warmup,
         "iters": cfg.iters, "per_kernel": cfg.per_kernel, "profile_calls": cfg.profile_calls, "jit": cfg.jit,
         "nsys": cfg.nsys, "shape": cfg.shape, "command": cfg.command, "notice": cfg.notice,
+        "parity_against": cfg.parity_against, "save_tensors": str(cfg.save_tensors or "") or None,
+        "inputs_from": str(cfg.inputs_from or "") or None,
         "started": dt.datetime.now().isoformat(timespec="seconds"),
-    })
-    ctx = RunContext(cfg, env, ceilings, kmap)
+    }
+    writer.write_json("run.json", run_info)
+    store = None
+    if cfg.save_tensors is not None:  # manifest: the run's options and the machine (versions, GPU, driver)
+        store = TensorStore(cfg.save_tensors, suite=cfg.suite.name, run=run_info, env=env_data)
+    ctx = RunContext(cfg, env, ceilings, kmap, store)
 
     def handle(row: Row, rollup_recs: list, kernel_recs: list) -> None:
         writer.append(row, rollup_recs, kernel_recs)
