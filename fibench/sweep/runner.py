@@ -229,9 +229,10 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
     try:
         launch = backend.prepare(case, inputs)
         fields["backend_detail"] = launch.detail
+        fields["plan_us"] = launch.plan_us
         t0 = time.perf_counter()
         call_once(launch, cfg.device, first=True)
-        fields["first_call_s"] = time.perf_counter() - t0
+        fields["first_call_s"] = time.perf_counter() - t0 + (launch.plan_first_s or 0.0)
         status = _parity_step(ctx, case, name, launch, ref, ref_reason, fields, notes)
         plan_for = _timing_step(ctx, case, inputs, name, launch, fields, notes)
         if cfg.per_kernel:
