@@ -43,18 +43,15 @@ class TorchMla(Backend):
 
         def bind(t: Mapping[str, torch.Tensor]):
             def call() -> Outputs:
-                outs, lses = [], []
-                for b, n in enumerate(kv_lens):
-                    with op_range("gather"):
-                        idx = t["kv_indices"][pages[b]:pages[b + 1]]
-                        ckv = gather_request(t["ckv_cache"], idx, n, "NHD")
-                        kpe = gather_request(t["kpe_cache"], idx, n, "NHD")
-                    with op_range("attention"):
-                        o, lse = mla_fp32(t["q_nope"][b:b + 1], t["q_pe"][b:b + 1], ckv, kpe, scale)
-                    outs.append(o)
-                    lses.append(lse)
+                with op_range("gather"):  # one range per step, not per request: ranges cost the trace
+                    lat = [(gather_request(t["ckv_cache"], t["kv_indices"][pages[b]:pages[b + 1]], n, "NHD"),
+                            gather_request(t["kpe_cache"], t["kv_indices"][pages[b]:pages[b + 1]], n, "NHD"))
+                           for b, n in enumerate(kv_lens)]
+                with op_range("attention"):
+                    res = [mla_fp32(t["q_nope"][b:b + 1], t["q_pe"][b:b + 1], ckv, kpe, scale)
+                           for b, (ckv, kpe) in enumerate(lat)]
                 with op_range("output"):
-                    return {"out": torch.cat(outs).to(dtype), "lse": torch.cat(lses)}
+                    return {"out": torch.cat([o for o, _ in res]).to(dtype), "lse": torch.cat([lse for _, lse in res])}
             return call
 
         return Launch({k: inputs.tensors[k] for k in _READS}, bind, detail="fp32 per-request loop")

@@ -27,22 +27,36 @@ MAX_SCORE_BYTES = 1 << 28
 """Query rows are processed in chunks so one chunk's fp32 logits stay under 256 MiB."""
 
 
-def _visible(n_q: int, n_k: int, rows: range, *, causal: bool, window: int, device: torch.device) -> torch.Tensor:
-    """[len(rows), n_k] bool mask of the keys each query row sees."""
+def _key_span(n_q: int, n_k: int, rows: range, *, causal: bool, window: int) -> tuple[int, int]:
+    """[lo, hi) of the keys any query row in ``rows`` can see (the rest is never computed)."""
+    first, last = rows.start + n_k - n_q, rows.stop - 1 + n_k - n_q
+    lo = max(0, first - window + 1) if window > 0 else 0
+    hi = last + 1 if causal else n_k
+    return lo, hi
+
+
+def _hidden(n_q: int, n_k: int, rows: range, keys: tuple[int, int], *, causal: bool, window: int,
+            device: torch.device) -> torch.Tensor | None:
+    """[len(rows), hi - lo] bool, True where a query row must not see a key (None: none hidden)."""
+    if not causal and window <= 0:
+        return None
     pos = torch.arange(rows.start, rows.stop, device=device)[:, None] + (n_k - n_q)
-    j = torch.arange(n_k, device=device)[None, :]
-    keep = torch.ones(len(rows), n_k, dtype=torch.bool, device=device)
+    j = torch.arange(*keys, device=device)[None, :]
+    hide = torch.zeros(len(rows), keys[1] - keys[0], dtype=torch.bool, device=device)
     if causal:
-        keep &= j <= pos
+        hide |= j > pos
     if window > 0:
-        keep &= j > pos - window
-    return keep
+        hide |= j <= pos - window
+    return hide
 
 
 def attention_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool, window: int = 0,
                    sinks: torch.Tensor | None = None, sm_scale: float | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax attention of one request in fp32.
+
+    Query rows are processed in chunks (logits of one chunk under MAX_SCORE_BYTES), each over
+    only the keys some row of the chunk can see (causal and window masks skip the rest).
 
     Args:
         q: [n_q, Hq, D]; k, v: [n_k, Hkv, D] (any float dtype; upcast to fp32).
@@ -65,23 +79,25 @@ def attention_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal:
     scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(d)
     kf, vf = k.float(), v.float()
     qg = q.float().view(n_q, hkv, group, d)
-    sink = sinks.float().view(hkv, group, 1) if sinks is not None else None
+    sink = sinks.float().view(hkv, group, 1, 1) if sinks is not None else None
     chunk = max(1, MAX_SCORE_BYTES // (4 * hq * max(n_k, 1)))
     outs, lses = [], []
     for start in range(0, n_q, chunk):
         rows = range(start, min(n_q, start + chunk))
-        s = torch.einsum("qhgd,khd->hgqk", qg[rows.start:rows.stop], kf) * scale
-        keep = _visible(n_q, n_k, rows, causal=causal, window=window, device=q.device)
-        s = s.masked_fill(~keep, float("-inf"))
+        lo, hi = _key_span(n_q, n_k, rows, causal=causal, window=window)
+        s = torch.einsum("qhgd,khd->hgqk", qg[rows.start:rows.stop], kf[lo:hi]).mul_(scale)
+        hide = _hidden(n_q, n_k, rows, (lo, hi), causal=causal, window=window, device=q.device)
+        if hide is not None:
+            s.masked_fill_(hide, float("-inf"))
         m = s.amax(dim=-1, keepdim=True)
         if sink is not None:
-            m = torch.maximum(m, sink[..., None])
-        p = torch.exp(s - m)
+            m = torch.maximum(m, sink)
+        p = s.sub_(m).exp_()
         denom = p.sum(dim=-1, keepdim=True)
         if sink is not None:
-            denom = denom + torch.exp(sink[..., None] - m)
-        out = torch.einsum("hgqk,khd->qhgd", p / denom, vf)
-        outs.append(out.reshape(len(rows), hq, d))
+            denom = denom + torch.exp(sink - m)
+        out = torch.einsum("hgqk,khd->hgqd", p, vf[lo:hi]).div_(denom)
+        outs.append(out.permute(2, 0, 1, 3).reshape(len(rows), hq, d))
         lses.append(((m + torch.log(denom)) * LOG2E).reshape(hq, len(rows)).transpose(0, 1))
     return torch.cat(outs), torch.cat(lses)
 

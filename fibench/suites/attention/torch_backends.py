@@ -49,19 +49,15 @@ class TorchAttention(Backend):
 
         def bind(t: Mapping[str, torch.Tensor]):
             def call() -> Outputs:
-                outs, lses = [], []
-                for b, n_k in enumerate(kv_lens):
-                    with op_range("gather"):
-                        idx = t["kv_indices"][pages[b]:pages[b + 1]]
-                        k = gather_request(t["k_cache"], idx, n_k, shape.layout)
-                        v = gather_request(t["v_cache"], idx, n_k, shape.layout)
-                    with op_range("attention"):
-                        o, lse = attention_fp32(t["q"][starts[b]:starts[b + 1]], k, v, causal=shape.causal,
-                                                window=shape.window, sinks=t.get("sinks"))
-                    outs.append(o)
-                    lses.append(lse)
+                with op_range("gather"):  # one range per step, not per request: ranges cost the trace
+                    kv = [(gather_request(t["k_cache"], t["kv_indices"][pages[b]:pages[b + 1]], n, shape.layout),
+                           gather_request(t["v_cache"], t["kv_indices"][pages[b]:pages[b + 1]], n, shape.layout))
+                          for b, n in enumerate(kv_lens)]
+                with op_range("attention"):
+                    res = [attention_fp32(t["q"][starts[b]:starts[b + 1]], k, v, causal=shape.causal,
+                                          window=shape.window, sinks=t.get("sinks")) for b, (k, v) in enumerate(kv)]
                 with op_range("output"):
-                    return {"out": torch.cat(outs).to(dtype), "lse": torch.cat(lses)}
+                    return {"out": torch.cat([o for o, _ in res]).to(dtype), "lse": torch.cat([lse for _, lse in res])}
             return call
 
         return Launch({k: inputs.tensors[k] for k in names}, bind, detail="fp32 per-request loop")
