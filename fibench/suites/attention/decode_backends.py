@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Mapping
 import torch
 
 from fibench.suites.attention.inputs import Shape
-from fibench.suites.attention.planning import HostTable, sm_arch_reason, timed_plan, workspace
+from fibench.suites.attention.planning import (HostTable, planned_launch, sink_wrapper, sm_arch_reason, workspace,
+                                                wrapper_run)
 from fibench.suites.base import Backend, Case, Inputs, Launch, Needs, Outputs
 
 FA3_ARCH = ((9,), "FlashInfer's FA3 kernels are sm_90a code: flashinfer/utils.py is_sm90a_supported")
@@ -28,10 +29,6 @@ XQA_HEAD_DIMS = (64, 128, 256)
 
 def _decode_shape(case: Case) -> Shape:
     return Shape.of(case, causal=False)
-
-
-def _out_lse(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.empty_like(q), torch.empty(q.shape[:2], dtype=torch.float32, device=q.device)
 
 
 class FlashInferDecode(Backend):
@@ -64,9 +61,7 @@ class FlashInferDecode(Backend):
         ws = workspace(t["q"].device)
         common = dict(q_data_type=dtype, kv_data_type=dtype)
         if shape.sinks:
-            wrapper: Any = flashinfer.BatchAttentionWithAttentionSinkWrapper(
-                ws, shape.layout, backend=self.fi_backend, head_dim_qk=shape.head_dim, head_dim_vo=shape.head_dim,
-                window_left=shape.window_left, **common)
+            wrapper: Any = sink_wrapper(ws, shape.layout, self.fi_backend, shape.head_dim, shape.window_left, dtype)
             detail = f"BatchAttentionWithAttentionSinkWrapper(backend={self.fi_backend}), one query per request"
 
             def plan() -> None:
@@ -82,21 +77,10 @@ class FlashInferDecode(Backend):
             def plan() -> None:
                 wrapper.plan(host.kv_indptr, t["kv_indices"], host.kv_last_page_len, shape.q_heads, shape.kv_heads,
                              shape.head_dim, shape.page_size, window_left=shape.window_left, **common)
-        first_s, plan_us = timed_plan(plan, t["q"].device)
-        scale = shape.head_dim ** -0.5
+
         names = ["q", "k_cache", "v_cache"] + (["sinks"] if shape.sinks else [])
-
-        def bind(r: Mapping[str, torch.Tensor]):
-            out, lse = _out_lse(r["q"])
-            extra = (r["sinks"], scale) if shape.sinks else ()
-
-            def call() -> Outputs:
-                wrapper.run(r["q"], (r["k_cache"], r["v_cache"]), *extra, out=out, lse=lse, return_lse=True)
-                return {"out": out, "lse": lse}
-            return call
-
-        return Launch({k: t[k] for k in names}, bind, plan_us=plan_us, plan_first_s=first_s,
-                      detail=f"{detail}, {shape.layout} cache, LSE returned; page table held by the plan (not rotated)")
+        return planned_launch(wrapper_run(wrapper, shape.head_dim ** -0.5, sinks=shape.sinks), plan,
+                              {k: t[k] for k in names}, like="q", detail=f"{detail}, {shape.layout} cache")
 
 
 class FlashInferDecodeTC(FlashInferDecode):

@@ -19,7 +19,7 @@ from fibench.suites.attention import axes as ax
 from fibench.suites.attention.decode_backends import FA3_ARCH
 from fibench.suites.attention.inputs import lengths, mla_inputs, mla_sm_scale
 from fibench.suites.attention.paging import gather_request
-from fibench.suites.attention.planning import HostTable, sm_arch_reason, timed_plan, workspace
+from fibench.suites.attention.planning import HostTable, planned_launch, sm_arch_reason, workspace
 from fibench.suites.attention.reference import mla_fp32
 from fibench.suites.attention.suite import AttentionSuite
 from fibench.suites.attention.work import mla_work
@@ -78,20 +78,11 @@ class FlashInferMla(Backend):
             wrapper.plan(host.qo_indptr, host.kv_indptr, t["kv_indices"], host.kv_lens, p["q_heads"],
                          p["kv_lora_rank"], p["qk_rope_head_dim"], p["page_size"], False, mla_sm_scale(p), dtype, dtype)
 
-        first_s, plan_us = timed_plan(plan, t["q_nope"].device)
+        def run(r: Mapping[str, torch.Tensor], out: torch.Tensor, lse: torch.Tensor) -> None:
+            wrapper.run(r["q_nope"], r["q_pe"], r["ckv_cache"], r["kpe_cache"], out=out, lse=lse, return_lse=True)
 
-        def bind(r: Mapping[str, torch.Tensor]):
-            out = torch.empty_like(r["q_nope"])
-            lse = torch.empty(r["q_nope"].shape[:2], dtype=torch.float32, device=r["q_nope"].device)
-
-            def call() -> Outputs:
-                wrapper.run(r["q_nope"], r["q_pe"], r["ckv_cache"], r["kpe_cache"], out=out, lse=lse, return_lse=True)
-                return {"out": out, "lse": lse}
-            return call
-
-        return Launch({k: t[k] for k in _READS[:4]}, bind, plan_us=plan_us, plan_first_s=first_s,
-                      detail=f"BatchMLAPagedAttentionWrapper(backend={self.fi_backend}), LSE returned; "
-                             "page table held by the plan (not rotated)")
+        return planned_launch(run, plan, {k: t[k] for k in _READS[:4]}, like="q_nope",
+                              detail=f"BatchMLAPagedAttentionWrapper(backend={self.fi_backend})")
 
 
 class FlashInferMlaFA3(FlashInferMla):

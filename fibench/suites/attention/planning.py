@@ -13,11 +13,11 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
-from fibench.suites.base import Inputs
+from fibench.suites.base import Inputs, Launch, Outputs
 
 WORKSPACE_BYTES = 128 * 1024 * 1024
 """FlashInfer's recommended float workspace (split-KV partial results; XQA semaphores and
@@ -78,6 +78,53 @@ def timed_plan(plan: Callable[[], None], device: torch.device, repeats: int = PL
 
     first_s = once()
     return first_s, statistics.median(once() for _ in range(repeats)) * 1e6
+
+
+def planned_launch(run: Callable[[Mapping[str, torch.Tensor], torch.Tensor, torch.Tensor], None],
+                   plan: Callable[[], None], reads: dict[str, torch.Tensor], *, like: str, detail: str) -> Launch:
+    """Launch of a wrapper that plans once and writes ``out`` (shaped like ``reads[like]``) and
+    an fp32 ``lse`` (its first two dims) on every call.
+
+    Args:
+        run: ``run(tensors, out, lse)`` calls the wrapper on one set of (possibly rotated) reads.
+        plan: the wrapper's plan step; timed here (:func:`timed_plan`), outside every call.
+    """
+    first_s, plan_us = timed_plan(plan, reads[like].device)
+
+    def bind(r: Mapping[str, torch.Tensor]) -> Callable[[], Outputs]:
+        out = torch.empty_like(r[like])
+        lse = torch.empty(r[like].shape[:2], dtype=torch.float32, device=r[like].device)
+
+        def call() -> Outputs:
+            run(r, out, lse)
+            return {"out": out, "lse": lse}
+        return call
+
+    return Launch(reads, bind, plan_us=plan_us, plan_first_s=first_s,
+                  detail=f"{detail}; LSE returned; page table held by the plan (not rotated)")
+
+
+def sink_wrapper(ws: torch.Tensor, layout: str, backend: str, head_dim: int, window_left: int,
+                 dtype: torch.dtype) -> Any:
+    """``flashinfer.BatchAttentionWithAttentionSinkWrapper``: the FA2/FA3 paged-prefill kernel
+    with the AttentionSink variant (flashinfer/attention/_core.py). The plain decode and
+    prefill wrappers accept ``sinks`` but read them on trtllm-gen only (flashinfer/decode.py
+    and prefill.py ``run``), so sink cases go through this wrapper."""
+    import flashinfer
+
+    return flashinfer.BatchAttentionWithAttentionSinkWrapper(
+        ws, layout, backend=backend, q_data_type=dtype, kv_data_type=dtype, head_dim_qk=head_dim,
+        head_dim_vo=head_dim, window_left=window_left)
+
+
+def wrapper_run(wrapper: Any, sm_scale: float, *, sinks: bool
+                ) -> Callable[[Mapping[str, torch.Tensor], torch.Tensor, torch.Tensor], None]:
+    """The per-call ``wrapper.run`` of FlashInfer's paged decode/prefill wrappers (the sink
+    wrapper takes the sink logits and the softmax scale as extra positional arguments)."""
+    def run(r: Mapping[str, torch.Tensor], out: torch.Tensor, lse: torch.Tensor) -> None:
+        extra = (r["sinks"], sm_scale) if sinks else ()
+        wrapper.run(r["q"], (r["k_cache"], r["v_cache"]), *extra, out=out, lse=lse, return_lse=True)
+    return run
 
 
 def compute_capability_major() -> int | None:

@@ -18,7 +18,8 @@ import torch
 from fibench.suites.attention import axes as ax
 from fibench.suites.attention.decode_backends import FA3_ARCH, cudnn_reason
 from fibench.suites.attention.inputs import Shape, lengths
-from fibench.suites.attention.planning import HostTable, sm_arch_reason, timed_plan, workspace
+from fibench.suites.attention.planning import (HostTable, planned_launch, sink_wrapper, sm_arch_reason, workspace,
+                                                wrapper_run)
 from fibench.suites.attention.suite import PAGED_AXES, PagedAttentionSuite
 from fibench.suites.attention.torch_backends import TorchAttention, TorchSdpa
 from fibench.suites.base import Backend, Case, Inputs, Launch, Needs, Outputs
@@ -45,11 +46,8 @@ class FlashInferPrefill(Backend):
         shape, dtype, t = _prefill_shape(case), case.torch_dtype, inputs.tensors
         host = HostTable.of(inputs)
         ws = workspace(t["q"].device)
-        common: dict[str, Any] = dict(q_data_type=dtype, kv_data_type=dtype)
         if shape.sinks:
-            wrapper: Any = flashinfer.BatchAttentionWithAttentionSinkWrapper(
-                ws, shape.layout, backend=self.fi_backend, head_dim_qk=shape.head_dim, head_dim_vo=shape.head_dim,
-                window_left=shape.window_left, **common)
+            wrapper: Any = sink_wrapper(ws, shape.layout, self.fi_backend, shape.head_dim, shape.window_left, dtype)
             detail = f"BatchAttentionWithAttentionSinkWrapper(backend={self.fi_backend})"
         else:
             wrapper = flashinfer.BatchPrefillWithPagedKVCacheWrapper(ws, shape.layout, backend=self.fi_backend)
@@ -58,25 +56,12 @@ class FlashInferPrefill(Backend):
         def plan() -> None:
             wrapper.plan(host.qo_indptr, host.kv_indptr, t["kv_indices"], host.kv_last_page_len, shape.q_heads,
                          shape.kv_heads, shape.head_dim, shape.page_size, causal=shape.causal,
-                         window_left=shape.window_left, **common)
+                         window_left=shape.window_left, q_data_type=dtype, kv_data_type=dtype)
 
-        first_s, plan_us = timed_plan(plan, t["q"].device)
-        scale = shape.head_dim ** -0.5
         names = ["q", "k_cache", "v_cache"] + (["sinks"] if shape.sinks else [])
-
-        def bind(r: Mapping[str, torch.Tensor]):
-            out = torch.empty_like(r["q"])
-            lse = torch.empty(r["q"].shape[:2], dtype=torch.float32, device=r["q"].device)
-            extra = (r["sinks"], scale) if shape.sinks else ()
-
-            def call() -> Outputs:
-                wrapper.run(r["q"], (r["k_cache"], r["v_cache"]), *extra, out=out, lse=lse, return_lse=True)
-                return {"out": out, "lse": lse}
-            return call
-
-        return Launch({k: t[k] for k in names}, bind, plan_us=plan_us, plan_first_s=first_s,
-                      detail=f"{detail}, {shape.layout} cache, causal={shape.causal}, LSE returned; "
-                             "page table held by the plan (not rotated)")
+        return planned_launch(wrapper_run(wrapper, shape.head_dim ** -0.5, sinks=shape.sinks), plan,
+                              {k: t[k] for k in names}, like="q",
+                              detail=f"{detail}, {shape.layout} cache, causal={shape.causal}")
 
 
 class FlashInferPrefillFA3(FlashInferPrefill):
