@@ -39,6 +39,8 @@ def _check(suite_name: str, backend: str, size: int, model: str, **axes) -> None
     assert (launch.plan_us is None) == (backend in NO_PLAN)
     warm = ColdL2Plan("off", "off", False, 1, 2, False, 0)
     timing = run_timing(launch, lambda graph: warm, device=DEV, graph=True, warmup=1, iters=3)
+    if backend == "cudnn" and timing.timer != TIMER_GRAPH:  # the runner then times it with events, and says so
+        pytest.xfail(f"cuDNN call not capturable in a CUDA graph: {timing.notes}")
     assert timing.timer == TIMER_GRAPH and not timing.notes, timing.notes
 
 

@@ -224,3 +224,16 @@ def test_every_backend_has_a_kernel_map_entry(suite):
 def test_kernel_names_from_the_sources_map_to_their_op(suite, backend, name, op):
     rule = load_map(suite).classify(backend, [name])[0]
     assert rule is not None and rule.op == op
+
+
+def test_presets_carry_the_published_attention_shapes():
+    from fibench.presets import get_preset
+
+    ds, qwen, oss = get_preset("deepseek-v3"), get_preset("qwen3-30b-a3b"), get_preset("gpt-oss-120b")
+    assert (ds.q_heads, ds.kv_lora_rank, ds.qk_rope_head_dim, ds.qk_nope_head_dim, ds.is_mla) == (128, 512, 64, 128, True)
+    assert (qwen.q_heads, qwen.kv_heads, qwen.head_dim) == (32, 4, 128)
+    assert (oss.q_heads, oss.kv_heads, oss.head_dim, oss.sliding_window, oss.attn_sinks) == (64, 8, 64, 128, True)
+    assert (get_preset("llama-3-70b").q_heads, get_preset("llama-3-70b").kv_heads) == (64, 8)
+    # gpt-oss turns sinks on by default; the window stays a choice (only every other layer has one)
+    case = _case("decode", 1, model="gpt-oss-120b")
+    assert case.params["sinks"] is True and case.params["window"] == 0

@@ -117,9 +117,11 @@ class TrtllmXqaDecode(Backend):
     def unsupported_reason(self, case: Case) -> str | None:
         p = case.params
         if p["page_size"] not in XQA_PAGE_SIZES:
-            return f"page size {p['page_size']}: XQA supports {'/'.join(map(str, XQA_PAGE_SIZES))} (flashinfer/jit/xqa.py)"
+            allowed = "/".join(map(str, XQA_PAGE_SIZES))
+            return f"page size {p['page_size']}: XQA supports {allowed} (flashinfer/jit/xqa.py)"
         if p["head_dim"] not in XQA_HEAD_DIMS:
-            return f"head dim {p['head_dim']}: the bf16/fp16 XQA kernel needs {'/'.join(map(str, XQA_HEAD_DIMS))} (csrc/xqa/mha.cu)"
+            allowed = "/".join(map(str, XQA_HEAD_DIMS))
+            return f"head dim {p['head_dim']}: the bf16/fp16 XQA kernel needs {allowed} (csrc/xqa/mha.cu)"
         return sm_arch_reason("XQA", *XQA_ARCH) or super().unsupported_reason(case)
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:

@@ -110,7 +110,8 @@ class CudnnPrefill(Backend):
                 cudnn_batch_prefill_with_kv_cache(
                     r["q"], r["k_cache"], r["v_cache"], shape.head_dim ** -0.5, ws,
                     max_token_per_sequence=max(qo_lens), max_sequence_kv=max(kv_lens),
-                    actual_seq_lens_q=r["q_lens"].view(batch, 1, 1, 1), actual_seq_lens_kv=r["kv_lens"].view(batch, 1, 1, 1),
+                    actual_seq_lens_q=r["q_lens"].view(batch, 1, 1, 1),
+                    actual_seq_lens_kv=r["kv_lens"].view(batch, 1, 1, 1),
                     block_tables=r["block_tables"], causal=shape.causal, return_lse=False,
                     batch_offsets_q=r["q_offsets"], batch_offsets_o=r["q_offsets"], out=out)
                 return {"out": out}
