@@ -162,10 +162,12 @@ def test_mla_reference_does_not_depend_on_where_pages_live(page_size):
     ("decode", "trtllm-xqa", dict(page_size="1"), "page size 1: XQA supports 16/32/64/128"),
     ("decode", "trtllm-xqa", dict(head_dim="96"), "head dim 96"),
     ("decode", "flashinfer-fa2", dict(sinks=True), "CUDA-core decode kernel has no sink variant"),
+    ("decode", "flashinfer-fa2", dict(q_heads="32", kv_heads="2"), "GQA group 16"),
     ("decode", "cudnn", dict(kv_layout="NHD"), "HND pages only"),
     ("decode", "cudnn", dict(window="128"), "no window parameter"),
     ("decode", "torch-sdpa", dict(sinks=True), "no sink term"),
     ("prefill", "cudnn", dict(head_dim="64"), "head dim 64"),
+    ("prefill", "flashinfer-fa3", dict(head_dim="96"), "head dim 96: FA3 kernels are built for 64/128/256"),
 ])
 def test_unsupported_cases_say_why(suite, backend, axes, reason):
     case = _case(suite, 2, **axes)

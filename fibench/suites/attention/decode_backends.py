@@ -22,9 +22,25 @@ FA3_ARCH = ((9,), "FlashInfer's FA3 kernels are sm_90a code: flashinfer/utils.py
 XQA_ARCH = ((9, 10, 12), "flashinfer/xqa.py xqa")
 XQA_PAGE_SIZES = (16, 32, 64, 128)
 """flashinfer/jit/xqa.py gen_xqa_module: "only 16, 32, 64, 128 are supported"."""
+CUDA_CORE_GROUPS = (1, 2, 3, 4, 8)
+"""Query heads per KV head the CUDA-core decode kernel is instantiated for
+(DISPATCH_GQA_GROUP_SIZE in flashinfer/utils.cuh; others raise "Unsupported group_size")."""
 XQA_HEAD_DIMS = (64, 128, 256)
 """The fp16/bf16 XQA kernel (csrc/xqa/mha.cu) splits the head into 64-wide warp tiles over a
 4-warp CTA: ``gemm1WarpsPerGrp = exactDiv(headElems, 64)`` and ``exactDiv(4, that)``."""
+
+
+FA3_HEAD_DIMS = (64, 128, 256)
+"""FlashInfer's FA3 paged kernels are instantiated for these head dims only
+(static_assert in flashinfer/attention/hopper/prefill_sm90.cuh)."""
+
+
+def fa3_reason(case: Case) -> str | None:
+    """Why FlashInfer's FA3 GQA kernels cannot run ``case`` here (None if they can)."""
+    if case.params["head_dim"] not in FA3_HEAD_DIMS:
+        allowed = "/".join(map(str, FA3_HEAD_DIMS))
+        return f"head dim {case.params['head_dim']}: FA3 kernels are built for {allowed} (hopper/prefill_sm90.cuh)"
+    return sm_arch_reason("FA3", *FA3_ARCH)
 
 
 def _decode_shape(case: Case) -> Shape:
@@ -48,9 +64,14 @@ class FlashInferDecode(Backend):
     fi_backend: ClassVar[str] = "fa2"
 
     def unsupported_reason(self, case: Case) -> str | None:
-        if case.params.get("sinks") and not self.tensor_cores:
-            return ("attention sinks: the CUDA-core decode kernel has no sink variant "
-                    "(BatchDecodeWithPagedKVCacheWrapper.run ignores sinks off trtllm-gen)")
+        if not self.tensor_cores:
+            if case.params.get("sinks"):
+                return ("attention sinks: the CUDA-core decode kernel has no sink variant "
+                        "(BatchDecodeWithPagedKVCacheWrapper.run ignores sinks off trtllm-gen)")
+            group = case.params["q_heads"] // case.params["kv_heads"]
+            if group not in CUDA_CORE_GROUPS:
+                allowed = "/".join(map(str, CUDA_CORE_GROUPS))
+                return f"GQA group {group}: the CUDA-core decode kernel is built for groups {allowed} (utils.cuh)"
         return super().unsupported_reason(case)
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
@@ -101,7 +122,7 @@ class FlashInferDecodeFA3(FlashInferDecode):
     fi_backend: ClassVar[str] = "fa3"
 
     def unsupported_reason(self, case: Case) -> str | None:
-        return sm_arch_reason("FA3", *FA3_ARCH) or super().unsupported_reason(case)
+        return fa3_reason(case) or super().unsupported_reason(case)
 
 
 class TrtllmXqaDecode(Backend):

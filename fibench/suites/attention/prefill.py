@@ -16,10 +16,9 @@ from typing import Any, ClassVar, Mapping
 import torch
 
 from fibench.suites.attention import axes as ax
-from fibench.suites.attention.decode_backends import FA3_ARCH, cudnn_reason
+from fibench.suites.attention.decode_backends import cudnn_reason, fa3_reason
 from fibench.suites.attention.inputs import Shape, lengths
-from fibench.suites.attention.planning import (HostTable, planned_launch, sink_wrapper, sm_arch_reason, workspace,
-                                                wrapper_run)
+from fibench.suites.attention.planning import HostTable, planned_launch, sink_wrapper, workspace, wrapper_run
 from fibench.suites.attention.suite import PAGED_AXES, PagedAttentionSuite
 from fibench.suites.attention.torch_backends import TorchAttention, TorchSdpa
 from fibench.suites.base import Backend, Case, Inputs, Launch, Needs, Outputs
@@ -73,7 +72,7 @@ class FlashInferPrefillFA3(FlashInferPrefill):
     fi_backend: ClassVar[str] = "fa3"
 
     def unsupported_reason(self, case: Case) -> str | None:
-        return sm_arch_reason("FA3", *FA3_ARCH) or super().unsupported_reason(case)
+        return fa3_reason(case) or super().unsupported_reason(case)
 
 
 class CudnnPrefill(Backend):
