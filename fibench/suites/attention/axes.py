@@ -14,8 +14,8 @@ MLA_PAGE_SIZE = Axis("page_size", int, "tokens per latent-cache page", default=[
 KV_DIST = Axis("kv_dist", str, "request lengths: all equal to the mean (uniform) or drawn from the seed around it "
                "(random; uniform on [1, 2 x mean - 1], same total)", default=["uniform"], swept=True,
                choices=KV_DISTS)
-KV_LAYOUT = Axis("kv_layout", str, "KV page layout: HND = [page, kv head, token, dim] (TensorRT-LLM's; every backend "
-                 "reads it), NHD = [page, token, kv head, dim] (vLLM/SGLang's FlashInfer layout)", default="HND",
+KV_LAYOUT = Axis("kv_layout", str, "KV page layout: HND = (page, kv head, token, dim), TensorRT-LLM's, read by every "
+                 "backend; NHD = (page, token, kv head, dim), vLLM/SGLang's FlashInfer layout", default="HND",
                  choices=KV_LAYOUTS)
 Q_HEADS = Axis("q_heads", int, "query heads (per GPU: divide by the tensor-parallel size)", preset="q_heads", minimum=1)
 KV_HEADS = Axis("kv_heads", int, "KV heads (GQA groups)", preset="kv_heads", minimum=1)
