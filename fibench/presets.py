@@ -6,6 +6,20 @@ routing with 8 groups / top-4 groups, routed_scaling_factor 2.5, plus 1 shared e
 Qwen3-30B-A3B (2048, 768, 128, top-8), Mixtral-8x7B (4096, 14336, 8, top-2),
 gpt-oss-120b (2880, 2880, 128, top-4), Llama-3-8B (hidden 4096, 32 q / 8 kv heads, head
 dim 128), Llama-3-70B (hidden 8192, 64 q / 8 kv heads, head dim 128).
+
+Attention shapes (fields ``q_heads`` ... ``attn_sinks``, used by the decode, prefill and mla
+suites), from the models' published configurations:
+- DeepSeek-V3/R1: 128 attention heads, MLA with kv_lora_rank 512, qk_rope_head_dim 64,
+  qk_nope_head_dim 128 (config.json of deepseek-ai/DeepSeek-V3; the same values are the
+  defaults of vLLM's DeepseekV3Config, vllm/transformers_utils/configs/deepseek_v3.py).
+- Qwen3-30B-A3B: 32 query heads, 4 KV heads, head dim 128 (Qwen/Qwen3-30B-A3B config.json:
+  num_attention_heads 32, num_key_value_heads 4, head_dim 128; also its GGUF metadata
+  attention.head_count 32 / head_count_kv 4 / key_length 128).
+- gpt-oss-120b: 64 query heads, 8 KV heads, head dim 64, sliding window of 128 tokens on
+  every other layer (layer_types alternates "sliding_attention" / "full_attention") and a
+  learned attention-sink logit per head (``self_attn.sinks``): openai/gpt-oss-120b
+  config.json and transformers' GptOssConfig; NVIDIA Megatron-Bridge model docs (gpt-oss:
+  64 query heads, 8 key-value groups, KV channels 64).
 """
 
 from __future__ import annotations
@@ -32,7 +46,15 @@ class ModelPreset:
         routed_scaling: multiplier applied to routing weights (DeepSeek-V3: 2.5).
         shared_experts: shared experts in the model; not part of the routed-MoE kernel
             and not benchmarked by the moe suite (noted in reports).
-        q_heads, kv_heads, head_dim: attention shape (dense models).
+        q_heads, kv_heads, head_dim: attention shape (query heads, KV heads, elements per
+            head); for MLA models q_heads only (their KV is one shared latent vector).
+        sliding_window: window (tokens) of the model's sliding-window layers; 0 = none.
+            Not applied by default (gpt-oss alternates window and full layers): pass
+            ``--window`` to benchmark a window layer.
+        attn_sinks: the model has a learned attention-sink logit per query head.
+        kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim: MLA dimensions (DeepSeek naming):
+            compressed KV width, RoPE part of q/k, non-RoPE part of q/k before absorption
+            (it sets the softmax scale 1/sqrt(qk_nope + qk_rope)); 0 = not an MLA model.
         note: one line shown by ``fibench list``.
     """
 
@@ -49,12 +71,22 @@ class ModelPreset:
     q_heads: int = 0
     kv_heads: int = 0
     head_dim: int = 0
+    sliding_window: int = 0
+    attn_sinks: bool = False
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
     note: str = ""
 
     @property
     def is_moe(self) -> bool:
         """True when the preset has routed experts."""
         return self.experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        """True when the preset's attention is MLA (a compressed latent KV cache)."""
+        return self.kv_lora_rank > 0
 
 
 PRESETS: dict[str, ModelPreset] = {
@@ -63,16 +95,20 @@ PRESETS: dict[str, ModelPreset] = {
         ModelPreset(
             "deepseek-v3", hidden=7168, intermediate=2048, experts=256, top_k=8,
             routing="deepseek-grouped", n_group=8, topk_group=4, routed_scaling=2.5,
-            shared_experts=1, note="DeepSeek-V3/R1 routed experts (shared expert not included)",
+            shared_experts=1, q_heads=128, kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=128,
+            note="DeepSeek-V3/R1 routed experts (shared expert not included); MLA attention",
         ),
         ModelPreset("qwen3-30b-a3b", hidden=2048, intermediate=768, experts=128, top_k=8,
-                    note="Qwen3-30B-A3B"),
+                    q_heads=32, kv_heads=4, head_dim=128, note="Qwen3-30B-A3B"),
         ModelPreset("mixtral-8x7b", hidden=4096, intermediate=14336, experts=8, top_k=2,
                     note="Mixtral-8x7B"),
         ModelPreset("gpt-oss-120b", hidden=2880, intermediate=2880, experts=128, top_k=4,
-                    note="gpt-oss-120b shapes in bf16 (the released weights are MXFP4)"),
+                    q_heads=64, kv_heads=8, head_dim=64, sliding_window=128, attn_sinks=True,
+                    note="gpt-oss-120b shapes in bf16 (the released weights are MXFP4); attention sinks, "
+                         "128-token window on every other layer"),
         ModelPreset("small", hidden=256, intermediate=128, experts=8, top_k=2,
-                    note="tiny MoE that runs on a CPU in seconds (smoke tests, CI)"),
+                    q_heads=4, kv_heads=2, head_dim=64, kv_lora_rank=64, qk_rope_head_dim=16, qk_nope_head_dim=32,
+                    note="tiny MoE / attention / MLA shapes that run on a CPU in seconds (smoke tests, CI)"),
         ModelPreset("llama-3-8b", hidden=4096, q_heads=32, kv_heads=8, head_dim=128,
                     note="Llama-3-8B (dense)"),
         ModelPreset("llama-3-70b", hidden=8192, q_heads=64, kv_heads=8, head_dim=128,

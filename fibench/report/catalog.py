@@ -38,6 +38,20 @@ def _axis_text(axis: Axis) -> str:
     return f"{axis.option}{' (swept)' if axis.swept else ''} [{src}]"
 
 
+def _attention_text(p: Any) -> str:
+    """Attention shape of a preset in one cell: "32q/8kv x128", MLA dims, window, sinks."""
+    parts = []
+    if p.kv_heads:
+        parts.append(f"{p.q_heads}q/{p.kv_heads}kv x{p.head_dim}")
+    if p.is_mla:
+        parts.append(f"MLA {p.q_heads}h C{p.kv_lora_rank}+R{p.qk_rope_head_dim}")
+    if p.sliding_window:
+        parts.append(f"window {p.sliding_window}")
+    if p.attn_sinks:
+        parts.append("sinks")
+    return ", ".join(parts) or "-"
+
+
 def print_catalog() -> None:
     """`fibench list`: one table per suite (options line, backends and needs), then presets."""
     for s in SUITES.values():
@@ -52,9 +66,9 @@ def print_catalog() -> None:
             table.add_row(b.name + ref, b.description, b.needs.describe(), b.verified or "[yellow]not yet[/yellow]")
         console.print(table)
     table = Table(title="model presets")
-    for col in ("preset", "hidden", "intermediate", "experts", "top-k", "routing", "note"):
+    for col in ("preset", "hidden", "intermediate", "experts", "top-k", "routing", "attention", "note"):
         table.add_column(col)
     for p in PRESETS.values():
         table.add_row(p.name, str(p.hidden), str(p.intermediate or "-"), str(p.experts or "-"),
-                      str(p.top_k or "-"), p.routing if p.is_moe else "-", p.note)
+                      str(p.top_k or "-"), p.routing if p.is_moe else "-", _attention_text(p), p.note)
     console.print(table)

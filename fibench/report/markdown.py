@@ -99,12 +99,14 @@ def _throughput(rows: list[Row]) -> list[str]:
     cols = CaseColumns(rows)
     lines = [[*cols.cells(r), r.backend, fmt_num(r.tbps), fmt_num(r.sol_bw_pct), fmt_num(r.tflops),
               fmt_num(r.sol_flops_pct), f"{r.cold_l2_method} ({r.rotation_copies}x, K={r.calls_per_graph})",
-              f"{r.sm_clock_min_mhz or '-'}-{r.sm_clock_max_mhz or '-'}", fmt_num(r.first_call_s)]
+              f"{r.sm_clock_min_mhz or '-'}-{r.sm_clock_max_mhz or '-'}", fmt_num(r.first_call_s),
+              fmt_num(r.plan_us)]
              for r in rows if r.timed]
     return ["## Throughput and conditions", "",
-            "TB/s and TFLOP/s from the suite's byte/FLOP model at the median; SOL % against the measured ceilings.", ""] + \
+            "TB/s and TFLOP/s from the suite's byte/FLOP model at the median; SOL % against the measured ceilings. "
+            "`plan us`: host time of the backend's plan step, outside the timed call (- = no plan step).", ""] + \
         _table([*cols.header, "backend", "TB/s", "BW SOL %", "TFLOP/s", "FLOP SOL %", "cold L2", "SM MHz",
-                "first call s"], lines) + [""]
+                "first call s", "plan us"], lines) + [""]
 
 
 def _rollup(rows: list[Row], rollup: pd.DataFrame) -> list[str]:

@@ -131,6 +131,11 @@ class Launch:
             e.g. ``lambda: flashinfer.autotune(True)`` to pick tactics before timing.
         capturable: the call can be captured in a CUDA graph (no host synchronisation).
         detail: implementation facts for the report (kernel variant, fallback taken...).
+        plan_us: host time of the backend's planning step (e.g. FlashInfer ``wrapper.plan``),
+            measured in ``prepare`` outside every timed region; None when it has none. Serving
+            engines pay it every step, so it is its own column.
+        plan_first_s: seconds of the first planning call, which loads (or JIT-compiles) the
+            kernel module; the runner adds it to the first-call column.
     """
 
     reads: dict[str, torch.Tensor]
@@ -139,6 +144,8 @@ class Launch:
     first_call_context: Callable[[], ContextManager[Any]] | None = None
     capturable: bool = True
     detail: str = ""
+    plan_us: float | None = None
+    plan_first_s: float | None = None
 
     def read_bytes(self) -> int:
         """Allocated bytes of one set of ``reads`` (what one rotation copy costs)."""

@@ -61,6 +61,7 @@ class Row:
     cold_l2_note: str = ""
     warmup: int | None = None
     first_call_s: float | None = None
+    plan_us: float | None = None  # host time of the backend's plan step (outside the timed call)
     median_us: float | None = None
     mean_us: float | None = None
     std_us: float | None = None

@@ -251,9 +251,10 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
     try:
         launch = backend.prepare(case, inputs)
         fields["backend_detail"] = launch.detail
+        fields["plan_us"] = launch.plan_us
         t0 = time.perf_counter()
         call_once(launch, cfg.device, first=True)
-        fields["first_call_s"] = time.perf_counter() - t0
+        fields["first_call_s"] = time.perf_counter() - t0 + (launch.plan_first_s or 0.0)
         status, out = _parity_step(ctx, case, name, launch, ref, ref_reason, fields, notes, against=against,
                                    against_reason=against_reason)
         if on_outputs:

@@ -258,9 +258,11 @@ MLA_HEADS, MLA_CKV, MLA_KPE, MLA_LEN = 16, 512, 64, 24
 
 
 def _mla_ref(q_nope, q_pe, ckv, kpe, sm_scale: float) -> torch.Tensor:
-    """One request: q_* (heads, d), ckv (L, 512), kpe (L, 64) -> (heads, 512)."""
-    scores = (q_nope.float() @ ckv.float().T + q_pe.float() @ kpe.float().T) * sm_scale
-    return torch.softmax(scores, dim=-1) @ ckv.float()
+    """One request: q_* (heads, d), ckv (L, 512), kpe (L, 64) -> (heads, 512) fp32 (the mla
+    suite's reference, fibench.suites.attention.reference.mla_fp32)."""
+    from fibench.suites.attention.reference import mla_fp32
+
+    return mla_fp32(q_nope[None], q_pe[None], ckv, kpe, sm_scale)[0][0]
 
 
 def mla(ctx: Any, backend: str) -> str:

@@ -6,8 +6,6 @@ Imported only inside probe subprocesses (it imports torch).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -68,11 +66,12 @@ def attention_ref(
     sinks: torch.Tensor | None = None,
     sm_scale: float | None = None,
 ) -> torch.Tensor:
-    """Softmax attention for ONE request in fp32.
+    """Softmax attention for ONE request in fp32 (the attention suites' reference,
+    :func:`fibench.suites.attention.reference.attention_fp32`, without its LSE).
 
     Args:
         q: (qo_len, num_qo_heads, head_dim).
-        k, v: (kv_len, num_kv_heads, head_dim); GQA by repeating kv heads.
+        k, v: (kv_len, num_kv_heads, head_dim); GQA: query head h reads kv head h // group.
         causal: query i sees keys j <= i + kv_len - qo_len (FlashInfer's bottom-right
             alignment).
         sinks: optional (num_qo_heads,) logits added to the softmax denominator as
@@ -82,23 +81,6 @@ def attention_ref(
     Returns:
         (qo_len, num_qo_heads, head_dim) fp32.
     """
-    qo_len, hq, d = q.shape
-    kv_len, hkv, _ = k.shape
-    scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(d)
-    group = hq // hkv
-    kf = k.float().repeat_interleave(group, dim=1)
-    vf = v.float().repeat_interleave(group, dim=1)
-    scores = torch.einsum("qhd,khd->hqk", q.float(), kf) * scale
-    if causal:
-        i = torch.arange(qo_len, device=q.device)[:, None]
-        j = torch.arange(kv_len, device=q.device)[None, :]
-        scores = scores.masked_fill((j > i + kv_len - qo_len)[None], float("-inf"))
-    m = scores.amax(dim=-1, keepdim=True)
-    if sinks is not None:
-        m = torch.maximum(m, sinks.float().view(hq, 1, 1))
-    p = torch.exp(scores - m)
-    denom = p.sum(dim=-1, keepdim=True)
-    if sinks is not None:
-        denom = denom + torch.exp(sinks.float().view(hq, 1, 1) - m)
-    out = torch.einsum("hqk,khd->qhd", p / denom, vf)
-    return out
+    from fibench.suites.attention.reference import attention_fp32
+
+    return attention_fp32(q, k, v, causal=causal, sinks=sinks, sm_scale=sm_scale)[0]
