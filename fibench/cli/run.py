@@ -51,6 +51,12 @@ def _common(
     profile_calls: Annotated[Opt[int], typer.Option(help="Calls traced in the per-kernel pass (default 10).")] = None,
     jit: Annotated[str, typer.Option(help="auto: compile JIT modules that build in minutes; always: also the long ones (SM90 fused MoE ~20+ min); never: prebuilt only.")] = "auto",
     nsys: Annotated[bool, typer.Option("--nsys", help="Bracket each timed loop with cudaProfilerStart/Stop and an NVTX range, for `nsys profile --capture-range=cudaProfilerApi`.")] = False,
+    timer: Annotated[Opt[str], typer.Option(help="events (CUDA events), cupti (CUPTI kernel records: no event overhead; stops if CUPTI is unusable), auto (cupti if usable, else events, said per row) or wall (CPU runs) (default: events on CUDA, wall on CPU).")] = None,
+    target_noise: Annotated[Opt[str], typer.Option("--target-noise", help="Adaptive stopping: sample until the 95% interval of the median is within +-this percent of it, e.g. 0.5% (default: fixed --iters).")] = None,
+    min_samples: Annotated[Opt[int], typer.Option("--min-samples", help="With --target-noise: samples per row at least (default 10).")] = None,
+    max_time: Annotated[Opt[float], typer.Option("--max-time", help="With --target-noise: seconds of sampling per row at most (default 10).")] = None,
+    on_throttle: Annotated[str, typer.Option("--on-throttle", help="flag: mark rows whose SM clock fell below the threshold; retry: wait 5 s and measure them again (twice at most).")] = "flag",
+    throttle_threshold: Annotated[Opt[str], typer.Option("--throttle-threshold", help="Percent of the GPU's maximum SM clock below which a row is throttled (default 90).")] = None,
 ) -> None:
     """Template of the shared options (never called; its signature is reused)."""
 

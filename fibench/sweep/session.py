@@ -50,6 +50,8 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
         "device": str(cfg.device), "graph": cfg.graph, "cold_l2": cfg.cold_l2, "warmup": cfg.warmup,
         "iters": cfg.iters, "per_kernel": cfg.per_kernel, "profile_calls": cfg.profile_calls, "jit": cfg.jit,
         "nsys": cfg.nsys, "shape": cfg.shape, "command": cfg.command, "notice": cfg.notice,
+        "timer": cfg.timer, "stop": dataclasses.asdict(cfg.stop), "stop_rule": cfg.stop.describe(),
+        "throttle": dataclasses.asdict(cfg.throttle),
         "started": dt.datetime.now().isoformat(timespec="seconds"),
     })
     ctx = RunContext(cfg, env, ceilings, kmap)
