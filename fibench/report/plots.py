@@ -151,7 +151,8 @@ def ratio_figure(labels: Sequence[str], ratios: Sequence[float], lows: Sequence[
         ax.errorbar([ratios[i]], [i], xerr=err, fmt="o", capsize=3, color=VERDICT_COLORS.get(verdicts[i], "black"))
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("new / base median (95% interval)")
+    ax.set_xscale("log")
+    ax.set_xlabel("new / base median (95% interval, log scale)")
     ax.set_title("compare: ratio of medians per row")
     ax.legend(fontsize=7, loc="lower right")
     return fig
