@@ -146,6 +146,9 @@ def _time_once(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device
         use_graph = False
     while True:
         cls = timer_class(family, graph=use_graph)
+        reason = cls.unavailable(device)
+        if reason:
+            raise UsageError(f"--timer {family}: {reason}")
         try:
             timing = _measure(cls, launch, plan_for, device, warmup, rule, nsys_label)
             break
