@@ -45,9 +45,27 @@ def phase_lines(a: Row, b: Row) -> list[tuple[str, float | None, float | None]]:
     return lines
 
 
+def single_table(rows: list[Row], size_name: str = "size") -> list[str]:
+    """Markdown: phases of the one traced backend, each with its share of the kernel-sum."""
+    traced = [r for r in rows if r.extra.get("phases_us")]
+    if not traced:
+        return []
+    cols = CaseColumns(traced, size_name)
+    lines = []
+    for r in traced:
+        for i, (phase, us) in enumerate(r.extra["phases_us"].items()):
+            share = 100 * us / r.kernel_sum_us if r.kernel_sum_us else None
+            lines.append([*(cols.cells(r) if i == 0 else [""] * len(cols.header)), phase, fmt_num(us),
+                          "-" if share is None else f"{share:.1f}%"])
+    return [f"### Phases of {traced[0].backend}", ""] + md_table(
+        [*cols.header, "phase", f"{traced[0].backend} us", "share of kernel-sum"], lines) + [""]
+
+
 def phase_tables(rows: list[Row], baseline: str, size_name: str = "size") -> list[str]:
-    """Markdown: one side-by-side table per backend pair (empty when fewer than two
-    backends were traced)."""
+    """Markdown: one side-by-side table per backend pair (a single-backend table when only
+    one backend was traced)."""
+    if not phase_pairs(rows, baseline):
+        return single_table(rows, size_name)
     out: list[str] = []
     for a_name, b_name in phase_pairs(rows, baseline):
         by = {(r.case_id, r.backend): r for r in rows if r.extra.get("phases_us")}

@@ -172,3 +172,19 @@ def test_gpu_timer_on_the_cpu_is_refused(requested):
     with pytest.raises(UsageError):
         timing.run_timing(_cpu_launch(), _cpu_plan, device=torch.device("cpu"), graph=False, warmup=1,
                           iters=3, timer=requested)
+
+
+def test_session_keeps_kernel_copy_and_set_records_only():
+    pytest.importorskip("cupti")
+    from types import SimpleNamespace
+
+    from fibench.measure.timers.cupti import CuptiSession
+
+    session = CuptiSession()
+    kind = session._api.ActivityKind
+    session._completed([
+        SimpleNamespace(kind=kind.CONCURRENT_KERNEL, name="_Z6rmsnormv", start=10, end=20, stream_id=7),
+        SimpleNamespace(kind=kind.MEMSET, start=21, end=22, stream_id=7),
+        SimpleNamespace(kind=kind.RUNTIME, start=0, end=5),  # API records are not GPU work
+    ])
+    assert session._records == [Activity("_Z6rmsnormv", 10, 20, "kernel", 7), Activity("memset", 21, 22, "memset", 7)]

@@ -89,7 +89,7 @@ class CuptiSession:
     def drain(self, device: torch.device) -> list[Activity]:
         """Everything recorded since the last drain (device synchronised first)."""
         torch.cuda.synchronize(device)
-        self._api.activity_flush_all(1)  # CUPTI_ACTIVITY_FLAG_FLUSH_FORCED
+        self._api.activity_flush_all(self._api.ActivityFlag.FLUSH_FORCED)
         with self._lock:
             records, self._records = self._records, []
         return records
@@ -97,7 +97,7 @@ class CuptiSession:
     def __exit__(self, *exc: object) -> None:
         try:
             torch.cuda.synchronize()
-            self._api.activity_flush_all(1)
+            self._api.activity_flush_all(self._api.ActivityFlag.FLUSH_FORCED)
         finally:
             for k in self._kinds:
                 self._api.activity_disable(k)
