@@ -141,10 +141,15 @@ def test_cupti_graph_replay_plan_divides_by_k(fake_cupti, monkeypatch):
                 rs.calls[i % 2]()
 
     monkeypatch.setattr(cupti_mod, "capture_graph", lambda *a, **k: Replay())
+    drains = []
+    drain = fake_cupti.drain
+    monkeypatch.setattr(fake_cupti, "drain", lambda device: drains.append(1) or drain(device))
+    monkeypatch.setattr(cupti_mod, "MAX_RECORDS", 8)  # two replays of 4 calls per drain
     timer = GraphCuptiTimer(rs, plan, torch.device("cpu"), prime_samples=0)
     timer.start(warmup=1)
     # one replay: 4 x (1000 + 500 + 100 + 500) ns, last gap excluded -> 7.9 us / 4 calls
-    assert timer.sample(3) == pytest.approx([7.9 / 4] * 3)
+    assert timer.sample(5) == pytest.approx([7.9 / 4] * 5)
+    assert len(drains) == 1 + 3  # one to drop the warm-up, then chunks of 2, 2, 1 windows
     assert timer.details()["prime_us"] is None
 
 

@@ -36,6 +36,8 @@ from fibench.measure.timers.windows import Activity, Window, split_windows
 BUFFER_BYTES = 16 << 20
 """Activity buffer handed to CUPTI (CUPTI recommends 1-10 MB; larger buffers mean fewer
 callbacks for graphs of thousands of calls)."""
+MAX_RECORDS = 100_000
+"""Records held at once before a drain (memory and callback latency stay bounded)."""
 PRIME_SAMPLES = 3
 """Windows timed and discarded after CUPTI is enabled, before any sample is kept."""
 TRAP_RATIO = 1.5
@@ -174,10 +176,16 @@ class _CuptiTimer(Timer):
         return 1
 
     def _windows(self, n: int) -> list[Window]:
+        """At least ``n`` windows, launched and drained in chunks of at most about
+        :data:`MAX_RECORDS` records (a 12801-call replay is 12801 records)."""
         assert self.session is not None
         self.session.drain(self.device)  # drop warm-up / earlier records
-        expected = self._launch(n)
-        return split_windows(self.session.drain(self.device), expected)
+        chunk = max(1, MAX_RECORDS // self._calls_per_window())
+        windows: list[Window] = []
+        while len(windows) < n:
+            expected = self._launch(min(chunk, n - len(windows)))
+            windows += split_windows(self.session.drain(self.device), expected)
+        return windows
 
     def _prime(self) -> None:
         if self.prime_samples > 0:

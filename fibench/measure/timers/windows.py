@@ -17,7 +17,7 @@ from typing import Iterable
 from fibench.measure.timers.base import MARKER_KERNEL
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Activity:
     """One GPU activity record (CUPTI kernel, memcpy or memset), times in ns on one clock.
 
