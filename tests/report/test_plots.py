@@ -68,15 +68,19 @@ def test_ratio_figure_has_log_ratio_axis_and_the_same_band():
 
 def test_files_are_written_and_embedded(tmp_path):
     out = write_run(tmp_path / "run", _sweep(), run={"suite": "decode", "size_name": "batch"})
-    paths = report_plots(_sweep(), out, size_name="batch")
-    assert paths == [("decode: latency against batch", "plots/latency_decode.png"),
-                     ("decode: phases per backend", "plots/phases_decode.png")]
-    for _, rel in paths:
-        data = (out / rel).read_bytes()
+    report = write_report(out).read_text()  # draws through report_plots
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["latency_decode.png", "phases_decode.png"]
+    for png in (out / "plots").iterdir():
+        data = png.read_bytes()
         assert data[:8] == PNG_MAGIC and len(data) > 5000
-    report = write_report(out).read_text()
     assert "![decode: latency against batch](plots/latency_decode.png)" in report
     assert "![decode: phases per backend](plots/phases_decode.png)" in report
+
+
+def test_report_plots_skips_ops_without_data(tmp_path):
+    rows = [make_row("rmsnorm/8", median=3.0)]
+    assert report_plots(rows, tmp_path, size_name="rows") == [("rmsnorm: latency against rows",
+                                                               "plots/latency_rmsnorm.png")]
 
 
 def test_save_creates_folders(tmp_path):
