@@ -53,4 +53,4 @@ def test_round_trip_and_report(tmp_path):
     assert "| moe | 8 | 10.0 us | 5.00 us ✗parity | unsupported |" in md
     assert "| out | (3, 4) | 1.00000 | 1.50000 | 0.500 | 64 |" in md
     assert "| x | unsupported | needs SM 10.0 |" in md.replace("| moe | 8 ", "")
-    assert "gemm1 6.00, gemm2 3.50" in md
+    assert "| moe | 8 | gemm1 | 6.00 | 63.2% |" in md and "|  |  | gemm2 | 3.50 | 36.8% |" in md

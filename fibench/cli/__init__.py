@@ -15,6 +15,7 @@ import typer
 from fibench.audit.cli import audit_app
 from fibench.cli.common import OneLineGroup, one_line_errors
 from fibench.cli.parity import parity
+from fibench.cli.compare import compare
 from fibench.cli.run import run_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 app.add_typer(run_app, name="run")
 app.command("parity")(parity)
+app.command("compare")(compare)
 
 
 @app.command()

@@ -54,6 +54,12 @@ def _common(
     parity_against: Annotated[Opt[str], typer.Option("--parity-against", help="Also compare every backend with this one on the same inputs (bitwise, ULP distribution, tolerance): one table per pair in report.md, pair_* columns in results.csv.")] = None,
     save_tensors: Annotated[Opt[Path], typer.Option("--save-tensors", help="Save each case's inputs and each backend's outputs as safetensors in this new folder, with a manifest (shapes, sha256, versions, GPU) for `fibench parity` and --inputs-from.")] = None,
     inputs_from: Annotated[Opt[Path], typer.Option("--inputs-from", help="Run exactly the inputs saved in this folder by --save-tensors (same cases; every sha256 checked before the run) instead of generating them.")] = None,
+    timer: Annotated[Opt[str], typer.Option(help="events (CUDA events), cupti (CUPTI kernel records: no event overhead; stops if CUPTI is unusable), auto (cupti if usable, else events, said per row) or wall (CPU runs) (default: events on CUDA, wall on CPU).")] = None,
+    target_noise: Annotated[Opt[str], typer.Option("--target-noise", help="Adaptive stopping: sample until the 95% interval of the median is within +-this percent of it, e.g. 0.5% (default: fixed --iters).")] = None,
+    min_samples: Annotated[Opt[int], typer.Option("--min-samples", help="With --target-noise: samples per row at least (default 10).")] = None,
+    max_time: Annotated[Opt[float], typer.Option("--max-time", help="With --target-noise: seconds of sampling per row at most (default 10).")] = None,
+    on_throttle: Annotated[str, typer.Option("--on-throttle", help="flag: mark rows whose SM clock fell below the threshold; retry: wait 5 s and measure them again (twice at most).")] = "flag",
+    throttle_threshold: Annotated[Opt[str], typer.Option("--throttle-threshold", help="Percent of the GPU's maximum SM clock below which a row is throttled (default 90).")] = None,
 ) -> None:
     """Template of the shared options (never called; its signature is reused)."""
 

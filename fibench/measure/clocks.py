@@ -12,12 +12,14 @@ from fibench.env import nvml_handle
 
 @dataclass(frozen=True)
 class ClockStats:
-    """SM clock samples taken during a timed pass, in MHz."""
+    """SM clock samples taken during a timed pass, in MHz (``p10_mhz``: 10th percentile,
+    which one sample taken while the clock ramps up after idle does not move)."""
 
     min_mhz: int
     median_mhz: int
     max_mhz: int
     samples: int
+    p10_mhz: int | None = None
 
 
 class SmClockSampler:
@@ -72,4 +74,5 @@ class SmClockSampler:
             self._thread.join()
         if self._samples:
             arr = np.asarray(self._samples)
-            self.result = ClockStats(int(arr.min()), int(np.median(arr)), int(arr.max()), int(arr.size))
+            self.result = ClockStats(int(arr.min()), int(np.median(arr)), int(arr.max()), int(arr.size),
+                                     int(np.percentile(arr, 10)))

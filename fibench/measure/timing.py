@@ -1,8 +1,10 @@
-"""Timers: CUDA graph replays timed with events, per-call events, or CPU wall clock.
+"""One row's timed pass: pick the timer, sample until the stopping rule says so, sample
+the SM clock, measure the events floor, and retry a throttled pass when asked.
 
-Everything that is not the kernel (input restore for in-place kernels, L2 flush) runs
-outside the timed span; no synchronize happens inside the timed loop (a synchronize per
-iteration adds ~10 us to microsecond kernels).
+The timers themselves live in :mod:`fibench.measure.timers` (one class each). Nothing
+falls back silently: a backend that cannot be captured, a graph capture that fails, or a
+``--timer auto`` that cannot use CUPTI is timed another way and the row's ``timer`` names
+the timer actually used, with the reason in its notes.
 """
 
 from __future__ import annotations
@@ -10,19 +12,30 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
-from fibench.errors import describe_exception
+from fibench.errors import UsageError, describe_exception
 from fibench.measure.clocks import ClockStats, SmClockSampler
 from fibench.measure.coldl2 import ColdL2Plan
+from fibench.measure.rotation import RotationSet
 from fibench.measure.stats import Stats, summarize
-from fibench.suites.base import Launch, Outputs
+from fibench.measure.stopping import STOP_ITERS, StopRule, sample_until
+from fibench.measure.throttle import ThrottleCheck, ThrottlePolicy, check_throttle
+from fibench.measure.timers import AUTO, Timer, timer_class
+from fibench.measure.timers.base import nsys_range
+from fibench.measure.timers.cupti import cupti_unavailable_reason
+from fibench.measure.timers.events import (CaptureError, EventsTimer, GraphEventsTimer, capture_graph,
+                                           empty_call_floor)
+from fibench.measure.timers.wall import WallTimer
+from fibench.suites.base import Launch
 
-TIMER_GRAPH = "cuda-graph+events"
-TIMER_EVENTS = "cuda-events"
-TIMER_WALL = "cpu-wall-clock"
+TIMER_GRAPH = GraphEventsTimer.name
+TIMER_EVENTS = EventsTimer.name
+TIMER_WALL = WallTimer.name
+
+__all__ = ["RotationSet", "TIMER_EVENTS", "TIMER_GRAPH", "TIMER_WALL", "Timing", "capture_graph", "run_timing"]
 
 
 @dataclass
@@ -30,11 +43,19 @@ class Timing:
     """Result of one timed pass.
 
     Attributes:
-        timer: the timer actually used (TIMER_GRAPH, TIMER_EVENTS or TIMER_WALL).
-        stats: per-call statistics in microseconds.
+        timer: stable name of the timer actually used (``Row.timer``).
+        stats: per-call statistics in microseconds (median with its interval).
         plan: the cold-L2 plan actually applied.
         clock: SM clock during the pass (None without NVML; ``clock_note`` says why).
         notes: anything that differs from what was requested.
+        requested: the ``--timer`` family asked for.
+        stop_reason / elapsed_s: why sampling stopped and its wall seconds.
+        floor_us: per-call time the same timer reports for an empty kernel under the same
+            plan (per-call events only), in us.
+        kernel_sum_us: median per-call kernel-sum (CUPTI timers only), in us.
+        timer_note: what a sample is and what it contains (overhead, priming window).
+        throttle: the throttling verdict of the kept pass; retries: passes repeated.
+        samples_us: the kept samples (JSONL only).
     """
 
     timer: str
@@ -43,224 +64,140 @@ class Timing:
     clock: ClockStats | None = None
     clock_note: str = ""
     notes: list[str] = field(default_factory=list)
+    requested: str = ""
+    stop_reason: str = STOP_ITERS
+    elapsed_s: float | None = None
+    floor_us: float | None = None
+    kernel_sum_us: float | None = None
+    timer_note: str = ""
+    throttle: ThrottleCheck | None = None
+    retries: int = 0
+    samples_us: list[float] = field(default_factory=list)
 
 
-class RotationSet:
-    """The copies a plan asks for, their bound calls, and the restore/flush helpers.
+def _family(requested: str | None, device: torch.device, notes: list[str]) -> str:
+    """The timer family to use for ``requested`` on ``device``.
 
-    Args:
-        launch: the backend's launch (``reads`` are the first copy).
-        plan: cold-L2 plan (``copies``, ``restore``, ``flush_bytes``).
-        device: device for the flush buffer.
+    Raises:
+        UsageError: events or cupti asked for on the CPU, or cupti unavailable.
     """
-
-    def __init__(self, launch: Launch, plan: ColdL2Plan, device: torch.device) -> None:
-        self.sets = [dict(launch.reads)]
-        for _ in range(plan.copies - 1):
-            self.sets.append({k: v.clone() for k, v in launch.reads.items()})
-        self.calls: list[Callable[[], Outputs]] = [launch.bind(s) for s in self.sets]
-        self.mutates = launch.mutates
-        self.pristine = {k: launch.reads[k].clone() for k in launch.mutates}
-        self.flush_buf = (torch.empty(plan.flush_bytes, dtype=torch.uint8, device=device)
-                          if plan.flush_bytes else None)
-
-    def restore(self) -> None:
-        """Copy the pristine values back into every copy's mutated tensors (one
-        multi-tensor launch when torch has ``_foreach_copy_``)."""
-        dst = [s[k] for s in self.sets for k in self.mutates]
-        src = [self.pristine[k] for s in self.sets for k in self.mutates]
-        if hasattr(torch, "_foreach_copy_") and dst and dst[0].is_cuda:
-            torch._foreach_copy_(dst, src)
-        else:
-            for d, p in zip(dst, src):
-                d.copy_(p)
-
-    def flush(self) -> None:
-        """Write ``flush_bytes`` bytes so no earlier data stays in L2."""
-        if self.flush_buf is not None:
-            self.flush_buf.zero_()
-
-    def prepare_call(self, restore: bool) -> None:
-        """What runs before a timed replay/call: restore (if needed), then flush."""
-        if restore:
-            self.restore()
-        self.flush()
+    cuda = device.type == "cuda"
+    if requested is None:
+        return "events" if cuda else "wall"
+    if requested == AUTO:
+        if not cuda:
+            return "wall"
+        reason = cupti_unavailable_reason(device)
+        if reason:
+            notes.append(f"--timer auto: CUPTI unavailable ({reason}); timed with events")
+            return "events"
+        return "cupti"
+    if requested == "cupti":
+        reason = cupti_unavailable_reason(device)
+        if reason:
+            raise UsageError(f"--timer cupti: {reason}")
+    return requested
 
 
-@contextlib.contextmanager
-def nsys_range(label: str | None) -> Iterator[None]:
-    """Bracket the timed loop for ``nsys profile --capture-range=cudaProfilerApi``
-    (cudaProfilerStart/Stop) with an NVTX range named ``label``; no-op when None."""
-    if label is None:
-        yield
-        return
-    import nvtx
-
-    torch.cuda.synchronize()
-    torch.cuda.profiler.start()
-    try:
-        with nvtx.annotate(label, color="green"):
-            yield
-            torch.cuda.synchronize()
-    finally:
-        torch.cuda.profiler.stop()
-
-
-def _sampler(device: torch.device) -> SmClockSampler:
+def _sampler(device: torch.device):
+    if device.type != "cuda":
+        return contextlib.nullcontext(None)
     return SmClockSampler(device.index if device.index is not None else torch.cuda.current_device())
 
 
-def capture_graph(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: int,
-             events: list[tuple[torch.cuda.Event, torch.cuda.Event]] | None) -> torch.cuda.CUDAGraph:
-    """Warm up eagerly on a side stream, then capture ``plan.calls_per_graph`` calls,
-    walking through every copy. With ``events``, each call is preceded by its restore and
-    flush and bracketed by its own graph-captured (external) events."""
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        for _ in range(max(1, warmup)):
-            rs.prepare_call(plan.restore)
-            rs.calls[0]()
-    torch.cuda.current_stream(device).wait_stream(side)
-    torch.cuda.synchronize(device)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(plan.calls_per_graph):
-            if events is not None:
-                rs.prepare_call(plan.restore)
-                events[i][0].record()
-            rs.calls[i % len(rs.calls)]()
-            if events is not None:
-                events[i][1].record()
-    return graph
+def _measure(cls: type[Timer], launch: Launch, plan_for: Callable[[bool], ColdL2Plan], device: torch.device,
+             warmup: int, rule: StopRule, nsys_label: str | None) -> Timing:
+    plan = plan_for(cls.graph)
+    timer = cls(RotationSet(launch, plan, device), plan, device)
+    try:
+        timer.start(warmup)
+        with _sampler(device) as sampler, nsys_range(nsys_label if device.type == "cuda" else None):
+            sampled = sample_until(timer.sample, rule)
+        details: dict[str, Any] = timer.details()
+    finally:
+        timer.close()
+        del timer
+    t = Timing(cls.name, summarize(sampled.samples, rule.confidence), plan,
+               sampler.result if sampler else None,
+               (sampler.reason if sampler else "CPU run: no SM clock"),
+               stop_reason=sampled.reason, elapsed_s=sampled.elapsed_s,
+               kernel_sum_us=details.get("kernel_sum_us"), samples_us=sampled.samples)
+    note = [details.get("note", "")]
+    if cls.family == "events" and (not cls.graph or plan.per_call):
+        try:
+            t.floor_us = empty_call_floor(cls, plan, device)
+            note.append(f"an empty kernel reads {t.floor_us:.2f} us under the same timer and plan "
+                        "(event overhead inside every sample)")
+        except RuntimeError as exc:
+            if isinstance(exc, torch.cuda.OutOfMemoryError):
+                raise
+            note.append(f"empty-kernel calibration failed: {describe_exception(exc, 120)}")
+    t.timer_note = "; ".join(filter(None, note))
+    return t
 
 
-def time_graph(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: int, iters: int,
-               nsys_label: str | None = None) -> tuple[list[float], SmClockSampler]:
-    """Time calls captured in one CUDA graph.
-
-    Replay plans (rotation, self-evicting, warm): replay ``iters`` times, each replay
-    timed with a pair of events; per-call time = replay time / K; a restore + flush the
-    plan asks for runs between replays, outside the events. Per-call plans: every call
-    carries its restore/flush and its own graph-captured events inside the graph, so
-    they stay outside the timed spans; replays continue until ``iters`` calls are timed
-    (a synchronize between replays, outside every span).
-
-    Returns:
-        (per-call microseconds, the clock sampler).
-
-    Raises:
-        RuntimeError: graph capture failed (e.g. the backend synchronises with the host).
-    """
-    k = plan.calls_per_graph
-    events = None
-    if plan.per_call:
-        events = [(torch.cuda.Event(enable_timing=True, external=True),
-                   torch.cuda.Event(enable_timing=True, external=True)) for _ in range(k)]
-    graph = capture_graph(rs, plan, device, warmup, events)
-    between = events is None and (plan.restore or plan.flush_bytes > 0)  # prep between replays
-    for _ in range(max(1, warmup)):
-        if between:
-            rs.prepare_call(plan.restore)
-        graph.replay()
-    torch.cuda.synchronize(device)
-    samples: list[float] = []
-    with _sampler(device) as sampler, nsys_range(nsys_label):
-        if events is None:
-            starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-            ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-            for i in range(iters):
-                if between:
-                    rs.prepare_call(plan.restore)
-                starts[i].record()
-                graph.replay()
-                ends[i].record()
+def _time_once(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device: torch.device, graph: bool,
+               warmup: int, rule: StopRule, nsys_label: str | None, requested: str | None) -> Timing:
+    notes: list[str] = []
+    family = _family(requested, device, notes)
+    use_graph = graph and device.type == "cuda"
+    if use_graph and not launch.capturable:
+        notes.append("backend cannot be captured in a CUDA graph (host sync); timed without a graph")
+        use_graph = False
+    while True:
+        cls = timer_class(family, graph=use_graph)
+        reason = cls.unavailable(device)
+        if reason:
+            raise UsageError(f"--timer {family}: {reason}")
+        try:
+            timing = _measure(cls, launch, plan_for, device, warmup, rule, nsys_label)
+            break
+        except CaptureError as exc:
             torch.cuda.synchronize(device)
-            samples = [s.elapsed_time(e) * 1e3 / k for s, e in zip(starts, ends)]
-        else:
-            while len(samples) < iters:
-                graph.replay()
-                torch.cuda.synchronize(device)
-                samples += [s.elapsed_time(e) * 1e3 for s, e in events]
-            samples = samples[:iters]
-    del graph
-    return samples, sampler
+            notes.append(f"CUDA graph capture failed ({describe_exception(exc.__cause__ or exc, 160)}); "
+                         "timed without a graph")
+            use_graph = False
+        except Exception as exc:
+            if isinstance(exc, torch.cuda.OutOfMemoryError) or not (requested == AUTO and family == "cupti"):
+                raise
+            notes.append(f"--timer auto: CUPTI timing failed ({describe_exception(exc, 160)}); timed with events")
+            family = "events"
+    timing.notes = notes + timing.notes
+    timing.requested = requested or family
+    return timing
 
 
-def time_events(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: int, iters: int,
-                nsys_label: str | None = None) -> tuple[list[float], SmClockSampler]:
-    """Time each call with its own pair of events (no graph); restore/flush before each
-    call, outside the events. Host launch overhead is inside the span when the GPU is
-    idle at the start event (no flush queued ahead of it).
-
-    Returns:
-        (per-call microseconds, the clock sampler).
-    """
-    for _ in range(max(1, warmup)):
-        rs.prepare_call(plan.restore)
-        rs.calls[0]()
-    torch.cuda.synchronize(device)
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-    with _sampler(device) as sampler, nsys_range(nsys_label):
-        for i in range(iters):
-            rs.prepare_call(plan.restore)
-            starts[i].record()
-            rs.calls[0]()
-            ends[i].record()
-        torch.cuda.synchronize(device)
-    return [s.elapsed_time(e) * 1e3 for s, e in zip(starts, ends)], sampler
-
-
-def time_wall(rs: RotationSet, warmup: int, iters: int) -> list[float]:
-    """CPU wall-clock time per call (CPU backends); restore runs outside the span.
-
-    Returns:
-        per-call microseconds.
-    """
-    for _ in range(max(1, warmup)):
-        rs.prepare_call(bool(rs.mutates))
-        rs.calls[0]()
-    samples = []
-    for _ in range(iters):
-        rs.prepare_call(bool(rs.mutates))
-        t0 = time.perf_counter_ns()
-        rs.calls[0]()
-        samples.append((time.perf_counter_ns() - t0) / 1e3)
-    return samples
-
-
-def run_timing(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device: torch.device,
-               graph: bool, warmup: int, iters: int, nsys_label: str | None = None) -> Timing:
-    """Time ``launch``; the timer follows the device, ``graph`` and ``launch.capturable``.
+def run_timing(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device: torch.device, graph: bool,
+               warmup: int, iters: int = 50, nsys_label: str | None = None, timer: str | None = None,
+               rule: StopRule | None = None, throttle: ThrottlePolicy | None = None) -> Timing:
+    """Time ``launch``; the timer follows ``timer``, the device, ``graph`` and ``launch.capturable``.
 
     Args:
         plan_for: cold-L2 planner called with ``graph=True/False`` for the timer in use.
+        iters: samples of a fixed rule (ignored when ``rule`` is given).
+        timer: ``--timer`` family: events | cupti | auto | wall; None = events on CUDA,
+            wall on the CPU.
+        rule: when to stop sampling (default: exactly ``iters`` samples).
+        throttle: throttling threshold and retry policy (default: flag below 90%).
 
-    A backend that cannot be captured (declared, or capture raised) is timed with per-call
-    events under a plan made for events mode, and the row says so in ``notes``.
+    Raises:
+        UsageError: the requested timer cannot run here (e.g. ``cupti`` without CUPTI).
+        torch.cuda.OutOfMemoryError: out of memory (the caller makes an ``oom`` row).
     """
-    notes: list[str] = []
-    if device.type != "cuda":
-        plan = plan_for(False)
-        rs = RotationSet(launch, plan, device)
-        return Timing(TIMER_WALL, summarize(time_wall(rs, warmup, iters)), plan,
-                      clock_note="CPU run: no SM clock")
-    if graph and not launch.capturable:
-        notes.append("backend cannot be captured in a CUDA graph (host sync); timed with per-call events")
-    elif graph:
-        plan = plan_for(True)
-        rs = RotationSet(launch, plan, device)
-        try:
-            samples, sampler = time_graph(rs, plan, device, warmup, iters, nsys_label)
-            return Timing(TIMER_GRAPH, summarize(samples), plan, sampler.result, sampler.reason, notes)
-        except RuntimeError as exc:
-            if "out of memory" in str(exc).lower():
-                raise
-            torch.cuda.synchronize(device)
-            notes.append(f"CUDA graph capture failed ({describe_exception(exc, 160)}); timed with per-call events")
-        del rs
-    plan = plan_for(False)
-    rs = RotationSet(launch, plan, device)
-    samples, sampler = time_events(rs, plan, device, warmup, iters, nsys_label)
-    return Timing(TIMER_EVENTS, summarize(samples), plan, sampler.result, sampler.reason, notes)
+    rule = rule or StopRule.fixed(iters)
+    policy = throttle or ThrottlePolicy()
+    retries = 0
+    while True:
+        timing = _time_once(launch, plan_for, device=device, graph=graph, warmup=warmup, rule=rule,
+                            nsys_label=nsys_label, requested=timer)
+        timing.throttle = (check_throttle(timing.clock, policy) if timing.clock else
+                           ThrottleCheck(None, timing.clock_note or "no SM clock samples: throttling unknown"))
+        if not (timing.throttle.throttled and policy.on_throttle == "retry" and retries < policy.retries):
+            break
+        retries += 1
+        time.sleep(policy.wait_s)
+    timing.retries = retries
+    if retries:
+        timing.notes.append(f"throttled pass repeated {retries} time(s) after {policy.wait_s:g} s idle; "
+                            f"last pass kept ({'still throttled' if timing.throttle.throttled else 'not throttled'})")
+    return timing

@@ -11,6 +11,8 @@ import pandas as pd
 
 from fibench.report.formatting import env_rows, fmt_num, fmt_us
 from fibench.report.parity_md import parity_sections
+from fibench.report.phases import phase_tables
+from fibench.report.timing import is_wall_clock, timer_lines, timing_section
 from fibench.report.tables import CaseColumns, md_table as _table, varying_axes  # noqa: F401 (re-exported)
 from fibench.sweep.results import Row, Status
 from fibench.sweep.sinks import LoadedRun, load_run
@@ -41,19 +43,17 @@ def speedup(rows: list[Row], baseline: str) -> dict[tuple[str, str], float]:
 
 def _method(run: LoadedRun) -> list[str]:
     rows, cfg = run.rows, run.run
-    timers = Counter(r.timer for r in rows if r.timer)
     methods = Counter(f"{r.cold_l2_method} (L2 {'cold' if r.l2_cold else 'warm'})" for r in rows if r.cold_l2_method)
     lines = ["## Method", ""]
     if cfg.get("notice"):
         lines += [f"> Note: {cfg['notice']}.", ""]
-    if any(r.timer == "cpu-wall-clock" for r in rows):
+    if is_wall_clock(rows):
         lines += ["> **These are CPU numbers.** No CUDA GPU was used: CPU-capable backends were timed with a "
                   "wall clock; they say nothing about GPU kernel speed.", ""]
-    lines += [
-        f"- Timers used: {', '.join(f'{k} ({v} rows)' for k, v in timers.items()) or '-'}. "
-        "`cuda-graph+events`: K calls captured in one CUDA graph, each replay timed with CUDA events, per-call = replay / K.",
+    sampling = cfg.get("stop_rule") or f"fixed: {cfg.get('iters', '-')} samples per row"
+    lines += [f"- Timer requested: `{cfg.get('timer', 'events')}`.", *timer_lines(rows),
         f"- Cold L2 requested: `{cfg.get('cold_l2', '-')}`; applied: {', '.join(f'{k}: {v}' for k, v in methods.items()) or '-'}.",
-        f"- Warm-up {cfg.get('warmup', '-')}, timed samples {cfg.get('iters', '-')} per row; latency = median per call.",
+        f"- Warm-up {cfg.get('warmup', '-')}; sampling {sampling}; latency = median per call with its 95% interval.",
         f"- Reference backend: `{cfg.get('reference', '-')}`; speedups against `{cfg.get('baseline', '-')}` "
         "(only rows that passed parity).",
         "- Parity: bitwise-equal fraction and max ULP against the reference rounded to the output dtype; "
@@ -109,7 +109,7 @@ def _throughput(rows: list[Row]) -> list[str]:
                 "first call s", "plan us"], lines) + [""]
 
 
-def _rollup(rows: list[Row], rollup: pd.DataFrame) -> list[str]:
+def _rollup(rows: list[Row], rollup: pd.DataFrame, baseline: str, size_name: str) -> list[str]:
     traced = [r for r in rows if r.kernel_sum_us is not None]
     if not traced:
         return []
@@ -119,14 +119,13 @@ def _rollup(rows: list[Row], rollup: pd.DataFrame) -> list[str]:
     cols = CaseColumns(traced)
     lines = []
     for r in traced:
-        phases = r.extra.get("phases_us", {})
         lines.append([*cols.cells(r), r.backend,
-                      ", ".join(f"{k} {fmt_num(v)}" for k, v in phases.items()) or "-",
                       fmt_num(r.kernel_sum_us), fmt_num(r.span_us), fmt_num(r.median_us),
                       fmt_num(r.kernel_sum_over_median), fmt_num(r.kernels_per_call), str(r.streams),
                       fmt_num(r.unmapped_us)])
-    out += _table([*cols.header, "backend", "phases (us)", "kernel-sum us", "span us", "median us",
+    out += _table([*cols.header, "backend", "kernel-sum us", "span us", "median us",
                    "kernel-sum / median", "kernels/call", "streams", "unmapped us"], lines) + [""]
+    out += phase_tables(rows, baseline, size_name)
     if not rollup.empty and "op" in rollup:
         unmapped = rollup[rollup["op"] == "unmapped"]
         if not unmapped.empty:
@@ -156,8 +155,21 @@ def _problems(rows: list[Row]) -> list[str]:
     return out
 
 
-def render_report(run: LoadedRun) -> str:
-    """The Markdown report of a loaded run."""
+def _pictures(plots: list[tuple[str, str]] | None, note: str) -> list[str]:
+    if note:
+        return ["## Pictures", "", f"> {note}", ""]
+    if not plots:
+        return []
+    return ["## Pictures", ""] + [line for caption, rel in plots for line in (f"![{caption}]({rel})", "")]
+
+
+def render_report(run: LoadedRun, plots: list[tuple[str, str]] | None = None, plot_note: str = "") -> str:
+    """The Markdown report of a loaded run.
+
+    Args:
+        plots: (caption, relative path) of PNGs already written (see
+            :func:`fibench.report.plots.report_plots`); plot_note: why there are none.
+    """
     rows, cfg = run.rows, run.run
     suite = cfg.get("suite") or (rows[0].suite if rows else "?")
     out = [f"# fibench {suite} run", "", f"Run folder: `{run.out_dir}`. {len(rows)} rows "
@@ -166,9 +178,9 @@ def render_report(run: LoadedRun) -> str:
     out += _table(["", ""], [[k, v] for k, v in env_rows(run.env)]) + [""]
     out += _method(run)
     if rows:
-        out += _latency(rows, cfg.get("baseline") or cfg.get("reference") or rows[0].backend,
-                        cfg.get("size_name", "size"))
-        out += _throughput(rows) + parity_sections(rows) + _rollup(rows, run.rollup) + _problems(rows)
+        baseline, size_name = cfg.get("baseline") or cfg.get("reference") or rows[0].backend, cfg.get("size_name", "size")
+        out += _latency(rows, baseline, size_name) + _pictures(plots, plot_note) + timing_section(rows, size_name)
+        out += _throughput(rows) + parity_sections(rows) + _rollup(rows, run.rollup, baseline, size_name) + _problems(rows)
         details = sorted({f"- `{r.backend}`: {r.backend_detail}" for r in rows if r.backend_detail})
         if details:
             out += ["## Backend details", "", *details, ""]
@@ -183,5 +195,12 @@ def write_report(out_dir: Path) -> Path:
     """
     run = load_run(out_dir)
     path = Path(out_dir) / "report.md"
-    path.write_text(render_report(run))
+    plots, note = [], ""
+    try:
+        from fibench.report.plots import report_plots
+
+        plots = report_plots(run.rows, Path(out_dir), size_name=run.run.get("size_name", "size"))
+    except ImportError as exc:
+        note = f"Pictures not drawn: {exc} (matplotlib is a declared dependency: pip install matplotlib)."
+    path.write_text(render_report(run, plots, note))
     return path

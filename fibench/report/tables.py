@@ -1,4 +1,4 @@
-"""Markdown table pieces shared by the reports (run report, parity sections, parity.md)."""
+"""Markdown table pieces shared by the reports (run report, parity, phases, timing, compare)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,9 @@ import torch
 
 from fibench.errors import UsageError
 from fibench.measure.coldl2 import COLD_L2_MODES
+from fibench.measure.stopping import DEFAULT_MAX_TIME_S, DEFAULT_MIN_SAMPLES, StopRule
+from fibench.measure.throttle import DEFAULT_THRESHOLD_PCT, ON_THROTTLE, ThrottlePolicy
+from fibench.measure.timers import AUTO, CHOICES as TIMER_CHOICES
 from fibench.presets import get_preset
 from fibench.suites import get_suite
 from fibench.suites.base import DTYPES, Case, Suite
@@ -54,6 +57,22 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_percent(value: str | float, option: str, *, high: float = 100.0) -> float:
+    """Parse a percentage given as ``0.5``, ``0.5%`` or a float: the number is in percent.
+
+    Raises:
+        UsageError: not a number, not positive, or above ``high``.
+    """
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        pct = float(text)
+    except ValueError:
+        raise UsageError(f"{option}: '{value}' is not a percentage (e.g. 0.5 or 0.5%)") from None
+    if not 0 < pct <= high:
+        raise UsageError(f"{option} must be in (0, {high:g}] percent, got {value}")
+    return pct
+
+
 def parse_list(text: str | None, option: str) -> list[str] | None:
     """Split a comma-separated option value; None stays None.
 
@@ -78,7 +97,9 @@ class RunConfig:
         graph: time under CUDA graphs; cold_l2: requested cold-L2 mode; warmup/iters:
         warm-up replays (or calls) and timed samples; per_kernel: run the profiler pass;
         profile_calls: calls traced; jit: JIT policy; nsys: bracket timed loops for nsys;
-        out_dir: run folder; baseline: backend for speedups in the report; shape: the
+        out_dir: run folder; baseline: backend for speedups in the report; timer: the
+        ``--timer`` family (events | cupti | auto | wall); stop: when each row stops
+        sampling; throttle: throttling threshold and policy; shape: the
         model and every axis (a list for swept axes with several values) plus the preset's
         fixed parameters; command: the command line that reproduces the run; notice: a
         default the user should know about (e.g. the CPU preset), shown on the console and
@@ -110,6 +131,9 @@ class RunConfig:
     save_tensors: Path | None = None
     inputs_from: Path | None = None
     saved_inputs: Any = None  # fibench.parity.store.Manifest of inputs_from
+    timer: str = "events"
+    stop: StopRule = field(default_factory=lambda: StopRule.fixed(DEFAULT_ITERS))
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
 
 def _device(requested: str | None) -> torch.device:
@@ -168,7 +192,10 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
                 out: Path | None = None, per_kernel: bool | None = None, profile_calls: int | None = None,
                 jit: str = "auto", nsys: bool = False, baseline: str | None = None,
                 axes: dict[str, Any] | None = None, command: str = "", parity_against: str | None = None,
-                save_tensors: Path | None = None, inputs_from: Path | None = None) -> RunConfig:
+                save_tensors: Path | None = None, inputs_from: Path | None = None, timer: str | None = None,
+                target_noise: str | float | None = None, max_time: float | None = None,
+                min_samples: int | None = None, on_throttle: str = "flag",
+                throttle_threshold: str | float | None = None) -> RunConfig:
     """Merge defaults, the preset and explicit options into a validated :class:`RunConfig`.
 
     Precedence: built-in defaults < model preset < explicit values (``axes`` holds the
@@ -189,6 +216,13 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         if value is not None and value < low:
             raise UsageError(f"{name} must be >= {low}, got {value}")
     dev = _device(device)
+    timer_family = _timer_family(timer, dev)
+    stop = _stop_rule(iters, target_noise, max_time, min_samples)
+    if on_throttle not in ON_THROTTLE:
+        raise UsageError(f"--on-throttle must be one of {', '.join(ON_THROTTLE)}, got '{on_throttle}'")
+    throttle = ThrottlePolicy(
+        threshold_pct=DEFAULT_THRESHOLD_PCT if throttle_threshold is None
+        else parse_percent(throttle_threshold, "--throttle-threshold"), on_throttle=on_throttle)
     if dev.type == "cpu" and per_kernel:
         raise UsageError("--per-kernel needs a CUDA GPU (kernel traces come from CUPTI)")
     if dev.type == "cpu" and nsys:
@@ -239,4 +273,51 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         baseline=baseline or ref, shape=resolved, command=command, notice=notice,
         parity_against=parity_against, save_tensors=save_tensors, inputs_from=inputs_from,
         saved_inputs=saved_inputs,
+        timer=timer_family, stop=stop, throttle=throttle,
     )
+
+
+def _timer_family(timer: str | None, dev: torch.device) -> str:
+    """``--timer`` resolved for the device (None: events on CUDA, wall on the CPU).
+
+    Raises:
+        UsageError: unknown timer, a GPU timer on the CPU (or wall on a GPU), or
+            ``cupti`` where CUPTI cannot be used (the reason in one line).
+    """
+    if timer is None:
+        return "events" if dev.type == "cuda" else "wall"
+    if timer not in TIMER_CHOICES:
+        raise UsageError(f"--timer must be one of {', '.join(TIMER_CHOICES)}, got '{timer}'")
+    if dev.type == "cpu" and timer not in ("wall", AUTO):
+        raise UsageError(f"--timer {timer} needs a CUDA GPU (CPU runs are timed with the wall clock)")
+    if dev.type == "cuda" and timer == "wall":
+        raise UsageError("--timer wall times CPU runs only (GPU calls return at launch)")
+    if timer == "cupti":
+        from fibench.measure.timers.cupti import cupti_unavailable_reason
+
+        reason = cupti_unavailable_reason(dev)
+        if reason:
+            raise UsageError(f"--timer cupti cannot be used: {reason}")
+    return timer
+
+
+def _stop_rule(iters: int | None, target_noise: str | float | None, max_time: float | None,
+               min_samples: int | None) -> StopRule:
+    """Fixed ``--iters`` or adaptive ``--target-noise`` (with ``--min-samples``/``--max-time``).
+
+    Raises:
+        UsageError: the options of both modes mixed, or an out-of-range value.
+    """
+    if target_noise is None:
+        if min_samples is not None or max_time is not None:
+            raise UsageError("--min-samples and --max-time apply with --target-noise (adaptive stopping)")
+        return StopRule.fixed(DEFAULT_ITERS if iters is None else iters)
+    if iters is not None:
+        raise UsageError("--iters (fixed sample count) and --target-noise (adaptive) exclude each other")
+    if min_samples is not None and min_samples < 1:
+        raise UsageError(f"--min-samples must be >= 1, got {min_samples}")
+    if max_time is not None and not max_time > 0:
+        raise UsageError(f"--max-time must be > 0 seconds, got {max_time}")
+    return StopRule(min_samples=DEFAULT_MIN_SAMPLES if min_samples is None else min_samples,
+                    target_pct=parse_percent(target_noise, "--target-noise", high=50.0),
+                    max_time_s=DEFAULT_MAX_TIME_S if max_time is None else max_time)

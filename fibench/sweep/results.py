@@ -33,7 +33,8 @@ class Row:
     Raises (on construction):
         ValueError: an illegal combination — an unsupported/oom/error row without a reason,
             an unsupported row with timings, an ok row without a median, a parity_fail row
-            whose verdict is not "fail", or an ok row whose verdict is "fail".
+            whose verdict is not "fail", an ok row whose verdict is "fail", or a median
+            outside its own interval.
     """
 
     suite: str
@@ -52,7 +53,8 @@ class Row:
     notes: str = ""
     device: str = ""
     gpu_name: str = ""
-    timer: str = ""
+    timer: str = ""  # stable name of the timer actually used (fibench.measure.timers.TIMERS)
+    timer_requested: str = ""  # --timer: events | cupti | auto | wall
     cold_l2_requested: str = ""
     cold_l2_method: str = ""
     l2_cold: bool | None = None
@@ -70,9 +72,20 @@ class Row:
     p10_us: float | None = None
     p90_us: float | None = None
     samples: int | None = None
+    median_ci_low_us: float | None = None  # distribution-free 95% interval of the median
+    median_ci_high_us: float | None = None
+    noise_pct: float | None = None  # 100 x std / mean (nvbench's "Noise")
+    stop_reason: str = ""  # iters | target-noise | max-time | max-samples
+    timing_s: float | None = None  # wall seconds spent sampling
+    timer_floor_us: float | None = None  # empty kernel under the same timer and plan (per-call events)
+    timer_kernel_sum_us: float | None = None  # median per-call kernel-sum seen by the timer (CUPTI)
+    timer_note: str = ""  # what a sample contains (overhead, CUPTI priming window)
     sm_clock_min_mhz: int | None = None
     sm_clock_median_mhz: int | None = None
     sm_clock_max_mhz: int | None = None
+    throttled: bool | None = None  # SM clock fell below the threshold share of the maximum
+    throttle_retries: int | None = None
+    throttle_note: str = ""
     flop: float | None = None
     bytes_read: int | None = None
     bytes_written: int | None = None
@@ -159,6 +172,9 @@ class Row:
             raise ValueError("parity_fail row needs parity_verdict 'fail'")
         if self.status == Status.OK and self.parity_verdict == "fail":
             raise ValueError("row with a failed parity verdict must have status parity_fail")
+        lo, hi = self.median_ci_low_us, self.median_ci_high_us
+        if lo is not None and hi is not None and self.median_us is not None and not lo <= self.median_us <= hi:
+            raise ValueError(f"median {self.median_us} outside its interval [{lo}, {hi}]")
 
     @property
     def timed(self) -> bool:

@@ -11,6 +11,7 @@ the sweep goes on.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
 import time
@@ -72,7 +73,10 @@ def repro_command(cfg: RunConfig, case: Case, backend: str) -> str:
     parts = [f"fibench run {cfg.suite.name} --model {case.params['model']} {shape}".rstrip(),
              f"--op {case.op} --sizes {case.size} --backends {backend} --reference {cfg.reference}",
              f"--dtype {case.dtype} --cold-l2 {cfg.cold_l2} --seed {case.seed}",
-             f"--warmup {cfg.warmup} --iters {cfg.iters} --device {cfg.device.type}"]
+             f"--warmup {cfg.warmup} --device {cfg.device.type} --timer {cfg.timer}"]
+    stop = cfg.stop
+    parts.append(f"--target-noise {stop.target_pct:g}% --min-samples {stop.min_samples} --max-time {stop.max_time_s:g}"
+                 if stop.adaptive else f"--iters {stop.min_samples}")
     if not cfg.graph:
         parts.append("--no-graph")
     if cfg.parity_against and cfg.parity_against != backend:
@@ -89,7 +93,7 @@ def _base_row(ctx: RunContext, case: Case, backend: str) -> dict[str, Any]:
                 axes={a.name: case.params[a.name] for a in cfg.suite.axes},
                 params=json.dumps(case.params, sort_keys=True), is_reference=backend == cfg.reference,
                 device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu",
-                cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup,
+                cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup, timer_requested=cfg.timer,
                 command=repro_command(cfg, case, backend))
 
 
@@ -121,10 +125,16 @@ def _timing_fields(t: Timing, inputs: Inputs, ceilings: Ceilings | None) -> dict
         calls_per_graph=plan.calls_per_graph, cold_l2_note=plan.note,
         median_us=s.median_us, mean_us=s.mean_us, std_us=s.std_us, min_us=s.min_us, max_us=s.max_us,
         p10_us=s.p10_us, p90_us=s.p90_us, samples=s.samples, tflops=tflops, tbps=tbps,
-        flop=inputs.work.flop, bytes_read=inputs.work.bytes_read, bytes_written=inputs.work.bytes_written)
+        flop=inputs.work.flop, bytes_read=inputs.work.bytes_read, bytes_written=inputs.work.bytes_written,
+        timer_requested=t.requested, median_ci_low_us=s.ci_low_us, median_ci_high_us=s.ci_high_us,
+        noise_pct=s.noise_pct, stop_reason=t.stop_reason, timing_s=t.elapsed_s, timer_floor_us=t.floor_us,
+        timer_kernel_sum_us=t.kernel_sum_us, timer_note=t.timer_note, throttle_retries=t.retries)
+    if t.throttle:
+        fields.update(throttled=t.throttle.throttled, throttle_note=t.throttle.note)
     if t.clock:
         fields.update(sm_clock_min_mhz=t.clock.min_mhz, sm_clock_median_mhz=t.clock.median_mhz,
                       sm_clock_max_mhz=t.clock.max_mhz)
+    fields["extra"] = {"samples_us": [round(x, 4) for x in t.samples_us]}
     if ceilings and tbps is not None:
         fields.update(sol_bw_pct=100 * tbps / ceilings.copy_tbps, sol_flops_pct=100 * tflops / ceilings.gemm_tflops)
     return fields
@@ -217,9 +227,12 @@ def _timing_step(ctx: RunContext, case: Case, inputs: Inputs, name: str, launch:
     cfg = ctx.cfg
     plan_for = plan_factory(ctx, inputs, launch)
     label = f"fibench/{case.suite}/{case.case_id}/{name}" if cfg.nsys else None
+    throttle = dataclasses.replace(cfg.throttle, max_clock_mhz=ctx.env.sm_clock_max_mhz)
     timing = run_timing(launch, plan_for, device=cfg.device, graph=cfg.graph, warmup=cfg.warmup,
-                        iters=cfg.iters, nsys_label=label)
-    fields.update(_timing_fields(timing, inputs, ctx.ceilings))
+                        nsys_label=label, timer=cfg.timer, rule=cfg.stop, throttle=throttle)
+    timed = _timing_fields(timing, inputs, ctx.ceilings)
+    fields.setdefault("extra", {}).update(timed.pop("extra"))
+    fields.update(timed)
     notes += timing.notes
     return plan_for
 

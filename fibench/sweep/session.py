@@ -53,6 +53,8 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
         "nsys": cfg.nsys, "shape": cfg.shape, "command": cfg.command, "notice": cfg.notice,
         "parity_against": cfg.parity_against, "save_tensors": str(cfg.save_tensors or "") or None,
         "inputs_from": str(cfg.inputs_from or "") or None,
+        "timer": cfg.timer, "stop": dataclasses.asdict(cfg.stop), "stop_rule": cfg.stop.describe(),
+        "throttle": dataclasses.asdict(cfg.throttle),
         "started": dt.datetime.now().isoformat(timespec="seconds"),
     }
     writer.write_json("run.json", run_info)
