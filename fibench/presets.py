@@ -6,6 +6,12 @@ routing with 8 groups / top-4 groups, routed_scaling_factor 2.5, plus 1 shared e
 Qwen3-30B-A3B (2048, 768, 128, top-8), Mixtral-8x7B (4096, 14336, 8, top-2),
 gpt-oss-120b (2880, 2880, 128, top-4), Llama-3-8B (hidden 4096, 32 q / 8 kv heads, head
 dim 128), Llama-3-70B (hidden 8192, 64 q / 8 kv heads, head dim 128).
+
+Dense-layer and sampler fields (config.json of each model on Hugging Face): vocabulary
+(``vocab_size``): Llama-3/3.1 128256, Qwen3 151936, DeepSeek-V3 129280, Mixtral 32000,
+gpt-oss 201088; dense MLP ``intermediate_size``: Llama-3(.1)-8B 14336, Llama-3-70B 28672;
+RoPE: Llama-3(.1) ``rope_theta`` 500000, Llama-3.1 ``rope_scaling`` {rope_type llama3,
+factor 8, low_freq_factor 1, high_freq_factor 4, original_max_position_embeddings 8192}.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ class ModelPreset:
         shared_experts: shared experts in the model; not part of the routed-MoE kernel
             and not benchmarked by the moe suite (noted in reports).
         q_heads, kv_heads, head_dim: attention shape (dense models).
+        vocab: vocabulary size (the sampler's row length).
+        ffn_intermediate: dense MLP intermediate size (the gemm suite's gate_up / down).
+        rope_theta: RoPE base (0 = not given).
+        rope_scaling: Llama-3.1 RoPE frequency scaling as (factor, low_freq_factor,
+            high_freq_factor, original_max_position_embeddings); () = none.
         note: one line shown by ``fibench list``.
     """
 
@@ -49,6 +60,10 @@ class ModelPreset:
     q_heads: int = 0
     kv_heads: int = 0
     head_dim: int = 0
+    vocab: int = 0
+    ffn_intermediate: int = 0
+    rope_theta: float = 0.0
+    rope_scaling: tuple[float, float, float, int] | tuple[()] = ()
     note: str = ""
 
     @property
@@ -63,20 +78,25 @@ PRESETS: dict[str, ModelPreset] = {
         ModelPreset(
             "deepseek-v3", hidden=7168, intermediate=2048, experts=256, top_k=8,
             routing="deepseek-grouped", n_group=8, topk_group=4, routed_scaling=2.5,
-            shared_experts=1, note="DeepSeek-V3/R1 routed experts (shared expert not included)",
+            shared_experts=1, vocab=129280,
+            note="DeepSeek-V3/R1 routed experts (shared expert not included)",
         ),
-        ModelPreset("qwen3-30b-a3b", hidden=2048, intermediate=768, experts=128, top_k=8,
+        ModelPreset("qwen3-30b-a3b", hidden=2048, intermediate=768, experts=128, top_k=8, vocab=151936,
                     note="Qwen3-30B-A3B"),
-        ModelPreset("mixtral-8x7b", hidden=4096, intermediate=14336, experts=8, top_k=2,
+        ModelPreset("mixtral-8x7b", hidden=4096, intermediate=14336, experts=8, top_k=2, vocab=32000,
                     note="Mixtral-8x7B"),
-        ModelPreset("gpt-oss-120b", hidden=2880, intermediate=2880, experts=128, top_k=4,
-                    note="gpt-oss-120b shapes in bf16 (the released weights are MXFP4)"),
-        ModelPreset("small", hidden=256, intermediate=128, experts=8, top_k=2,
-                    note="tiny MoE that runs on a CPU in seconds (smoke tests, CI)"),
-        ModelPreset("llama-3-8b", hidden=4096, q_heads=32, kv_heads=8, head_dim=128,
-                    note="Llama-3-8B (dense)"),
-        ModelPreset("llama-3-70b", hidden=8192, q_heads=64, kv_heads=8, head_dim=128,
-                    note="Llama-3-70B (dense)"),
+        ModelPreset("gpt-oss-120b", hidden=2880, intermediate=2880, experts=128, top_k=4, vocab=201088,
+                    note="gpt-oss-120b shapes (released weights: MXFP4, --quant mxfp4)"),
+        ModelPreset("small", hidden=256, intermediate=128, experts=8, top_k=2, vocab=4096,
+                    ffn_intermediate=512, q_heads=4, kv_heads=2, head_dim=64, rope_theta=10000.0,
+                    note="tiny model that runs on a CPU in seconds (smoke tests, CI)"),
+        ModelPreset("llama-3-8b", hidden=4096, q_heads=32, kv_heads=8, head_dim=128, vocab=128256,
+                    ffn_intermediate=14336, rope_theta=500000.0, note="Llama-3-8B (dense)"),
+        ModelPreset("llama-3.1-8b", hidden=4096, q_heads=32, kv_heads=8, head_dim=128, vocab=128256,
+                    ffn_intermediate=14336, rope_theta=500000.0, rope_scaling=(8.0, 1.0, 4.0, 8192),
+                    note="Llama-3.1-8B (dense; Llama-3.1 RoPE scaling)"),
+        ModelPreset("llama-3-70b", hidden=8192, q_heads=64, kv_heads=8, head_dim=128, vocab=128256,
+                    ffn_intermediate=28672, rope_theta=500000.0, note="Llama-3-70B (dense)"),
     )
 }
 

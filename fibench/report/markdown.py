@@ -140,6 +140,15 @@ def _parity(rows: list[Row]) -> list[str]:
            "`deterministic`: two calls on the same inputs gave bit-identical outputs.", ""]
     out += _table([*cols.header, "backend", "verdict", "bitwise frac", "max ULP", "max abs err", "max rel err",
                    "cosine", "within tol", "worst err / tol", "NaN/Inf", "deterministic"], lines) + [""]
+    quantized = [r for r in rows if r.quant_err_verdict]
+    if quantized:
+        out += ["Quantization error: each quantized kernel's output against the same model with unquantized "
+                "(bf16) weights and activations, by the weight format's tolerance row (fp8 / mxfp4: atol 0.1, "
+                "rtol 0.2, hit ratio >= 85%); the parity above isolates the kernel's math from it.", ""]
+        out += _table([*cols.header, "backend", "verdict", "within tol", "max abs err", "mean abs err", "cosine"],
+                      [[*cols.cells(r), r.backend, r.quant_err_verdict, fmt_num(r.quant_err_within_tol_frac, 5),
+                        fmt_num(r.quant_err_max_abs_err), fmt_num(r.quant_err_mean_abs_err),
+                        fmt_num(r.quant_err_cosine, 6)] for r in quantized]) + [""]
     failed = [r for r in rows if r.parity_verdict == "fail"]
     for r in failed:
         out += [f"Worst elements, {r.backend} on {r.case_id} (atol {r.atol}, rtol {r.rtol}):", ""]

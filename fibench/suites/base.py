@@ -131,6 +131,9 @@ class Launch:
             e.g. ``lambda: flashinfer.autotune(True)`` to pick tactics before timing.
         capturable: the call can be captured in a CUDA graph (no host synchronisation).
         detail: implementation facts for the report (kernel variant, fallback taken...).
+        parity_bind: like ``bind``, for the parity step only (both determinism calls and
+            the comparison); None = ``bind``. A statistical suite (sampling) draws many
+            samples there while the timed call stays one serving step.
     """
 
     reads: dict[str, torch.Tensor]
@@ -139,6 +142,7 @@ class Launch:
     first_call_context: Callable[[], ContextManager[Any]] | None = None
     capturable: bool = True
     detail: str = ""
+    parity_bind: Callable[[Mapping[str, torch.Tensor]], Callable[[], Outputs]] | None = None
 
     def read_bytes(self) -> int:
         """Allocated bytes of one set of ``reads`` (what one rotation copy costs)."""
@@ -252,7 +256,9 @@ class Suite(abc.ABC):
         """Parity of a candidate's outputs against the reference's on ``case``: a
         :class:`fibench.parity.metrics.ParityResult`. Element-wise by default (with
         :attr:`tolerances`); a suite whose outputs are random draws (sampling) overrides it
-        with a statistical check.
+        with a statistical check. A subclass of the result may carry ``row_fields`` (more
+        :class:`~fibench.sweep.results.Row` fields, e.g. a quantized kernel's error against
+        the unquantized model) and ``extra`` (facts for the JSONL file only).
 
         Raises:
             ValueError: outputs do not match in names or shapes.

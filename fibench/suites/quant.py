@@ -61,6 +61,12 @@ def _check_blocks(rows: int, cols: int, block: int) -> None:
         raise ValueError(f"shape ({rows}, {cols}) is not a multiple of {block}x{block} blocks")
 
 
+def fp8_scale_quantize(x: torch.Tensor, quant_scale: torch.Tensor) -> torch.Tensor:
+    """``x * quant_scale`` in float32 rounded to e4m3 with saturation: how the CUTLASS MoE's
+    activation kernel applies a static quantization scale (``fc2_quant``)."""
+    return _to_fp8(x.float() * quant_scale)
+
+
 def fp8_block_quantize(w: torch.Tensor, block: int = BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantize the last two dims of ``w`` to fp8 e4m3 in ``block`` x ``block`` blocks.
 
