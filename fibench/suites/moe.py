@@ -24,7 +24,7 @@ import torch
 from fibench.errors import UsageError
 from fibench.suites.base import Backend, Case, Inputs, Suite, Work
 from fibench.suites.moe_backends import BACKENDS
-from fibench.suites.moe_quant import (QUANT_MODES, check_quant_point, input_bytes, quant_parity, quantize_moe,
+from fibench.suites.moe_quant import (QUANT_MODES, check_quant_point, input_bytes, moe_quant_parity, quantize_moe,
                                       weight_bytes_per_expert)
 from fibench.suites.routing import deepseek_grouped, softmax_topk
 from fibench.sweep.axes import Axis
@@ -96,11 +96,11 @@ class MoeSuite(Suite):
 
     def check_parity(self, case: Case, candidate: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> Any:
         """bf16: element-wise (the default). Quantized: kernel math against the dequantizing
-        reference plus the quantization error (:func:`fibench.suites.moe_quant.quant_parity`)."""
+        reference plus the quantization error (:func:`fibench.suites.moe_quant.moe_quant_parity`)."""
         mode = case.params.get("quant", "bf16")
         if mode == "bf16":
             return super().check_parity(case, candidate, reference)
-        return quant_parity(mode, candidate, reference)
+        return moe_quant_parity(mode, candidate, reference)
 
     def check_point(self, params: dict[str, Any]) -> None:
         check_quant_point(params)

@@ -29,14 +29,12 @@ each row also shows the quantization error itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from fibench.errors import UsageError
-from fibench.parity.metrics import ParityResult, compare
 from fibench.suites import quant
 from fibench.suites.base import Case, Inputs, Launch
 from fibench.trace.markers import op_range
@@ -196,39 +194,12 @@ REFERENCE_READS: dict[str, tuple[str, ...]] = {
 """Tensors each mode's kernel (and reference) reads."""
 
 
-@dataclass
-class QuantParity(ParityResult):
-    """Kernel-math parity (the inherited fields) plus the quantization error against the
-    unquantized model (``quant_error``), exposed as Row fields by :attr:`row_fields`."""
-
-    quant_error: ParityResult | None = None
-
-    @property
-    def row_fields(self) -> dict[str, Any]:
-        """``quant_err_*`` columns of the row (empty without an unquantized reference)."""
-        q = self.quant_error
-        if q is None:
-            return {}
-        return dict(quant_err_verdict=q.verdict, quant_err_within_tol_frac=q.within_tol_frac,
-                    quant_err_max_abs_err=q.max_abs_err, quant_err_mean_abs_err=q.mean_abs_err,
-                    quant_err_cosine=q.cosine)
-
-
-def quant_parity(mode: str, candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]
-                 ) -> QuantParity:
-    """Parity of a quantized MoE output: ``out`` against the reference's ``out`` under
-    :data:`KERNEL_TOLERANCE`, and against ``out_unquantized`` (when the reference has it)
-    under :data:`QUANT_ERROR_TOLERANCE`.
-
-    Raises:
-        ValueError: missing ``out`` or mismatched shapes.
-    """
-    cand = {"out": candidate["out"]}
-    kernel = compare(cand, {"out": reference["out"]}, tolerances={"out": KERNEL_TOLERANCE[mode]})
-    unq = reference.get("out_unquantized")
-    error = (compare(cand, {"out": unq}, tolerances={"out": QUANT_ERROR_TOLERANCE[mode]})
-             if unq is not None else None)
-    return QuantParity(**{f.name: getattr(kernel, f.name) for f in fields(ParityResult)}, quant_error=error)
+def moe_quant_parity(mode: str, candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]
+                     ) -> quant.QuantParity:
+    """Parity of a quantized MoE output: kernel math under :data:`KERNEL_TOLERANCE`,
+    quantization error under :data:`QUANT_ERROR_TOLERANCE` (:func:`fibench.suites.quant.quant_parity`)."""
+    return quant.quant_parity(candidate, reference, kernel_tolerance=KERNEL_TOLERANCE[mode],
+                              error_tolerance=QUANT_ERROR_TOLERANCE[mode])
 
 
 def pad_mxfp4(packed: torch.Tensor, scales: torch.Tensor, *, halves: int, rows: int, k: int

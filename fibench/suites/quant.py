@@ -19,7 +19,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
 import torch
+
+from fibench.parity.metrics import ParityResult, compare
 
 FP8_MAX = 448.0
 """Largest finite float8_e4m3fn value."""
@@ -90,9 +95,10 @@ def fp8_block_quantize(w: torch.Tensor, block: int = BLOCK) -> tuple[torch.Tenso
 
 
 def fp8_block_dequantize(q: torch.Tensor, scales: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
-    """Inverse of :func:`fp8_block_quantize`: [..., rows, cols] float32 = q x its block's scale."""
+    """Inverse of :func:`fp8_block_quantize`: [..., rows, cols] float32 = q x its block's
+    scale; ``scales`` may cover a partial last block ([..., ceil(rows/block), ceil(cols/block)])."""
     s = scales.float().repeat_interleave(block, dim=-2).repeat_interleave(block, dim=-1)
-    return q.float() * s
+    return q.float() * s[..., :q.shape[-2], :q.shape[-1]]
 
 
 def fp8_group_quantize(x: torch.Tensor, group: int = BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,3 +193,38 @@ def mxfp4_dequantize(packed: torch.Tensor, scales: torch.Tensor) -> torch.Tensor
     vals = unpack_e2m1(packed)
     scale = torch.exp2(scales.float() - E8M0_BIAS)
     return (vals.reshape(*vals.shape[:-1], -1, MX_BLOCK) * scale.unsqueeze(-1)).reshape(vals.shape)
+
+
+@dataclass
+class QuantParity(ParityResult):
+    """Kernel-math parity (the inherited fields, against a reference that dequantizes the
+    kernel's own quantized operands) plus ``quant_error``: the same output against the
+    unquantized computation, exposed as ``quant_err_*`` Row fields by :attr:`row_fields`."""
+
+    quant_error: ParityResult | None = None
+
+    @property
+    def row_fields(self) -> dict[str, Any]:
+        """``quant_err_*`` columns of the row (empty without an unquantized reference)."""
+        q = self.quant_error
+        if q is None:
+            return {}
+        return dict(quant_err_verdict=q.verdict, quant_err_within_tol_frac=q.within_tol_frac,
+                    quant_err_max_abs_err=q.max_abs_err, quant_err_mean_abs_err=q.mean_abs_err,
+                    quant_err_cosine=q.cosine)
+
+
+def quant_parity(candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor], *,
+                 kernel_tolerance: tuple[float, float, str], error_tolerance: tuple[float, float, str]) -> QuantParity:
+    """Parity of a quantized kernel's ``out``: against the reference's ``out`` (same quantized
+    operands) under ``kernel_tolerance``, and against its ``out_unquantized`` (when present)
+    under ``error_tolerance``; each (atol, rtol, rule) as in :func:`fibench.parity.metrics.compare`.
+
+    Raises:
+        KeyError: no ``out`` in candidate or reference. ValueError: shapes differ.
+    """
+    cand = {"out": candidate["out"]}
+    kernel = compare(cand, {"out": reference["out"]}, tolerances={"out": kernel_tolerance})
+    unq = reference.get("out_unquantized")
+    error = compare(cand, {"out": unq}, tolerances={"out": error_tolerance}) if unq is not None else None
+    return QuantParity(**{f.name: getattr(kernel, f.name) for f in fields(ParityResult)}, quant_error=error)

@@ -107,7 +107,7 @@ def test_mxfp4_reference_matches_the_naive_formula_and_shows_quantization_error(
 
     ref = _reference(cfg, case, inputs)
     assert _agree(ref["out"], _naive(case, t, expert_out))
-    p = moe_quant.quant_parity("mxfp4", {"out": ref["out"]}, ref)
+    p = moe_quant.moe_quant_parity("mxfp4", {"out": ref["out"]}, ref)
     assert p.verdict == "pass" and p.max_abs_err == 0
     q = p.row_fields
     assert q["quant_err_verdict"] == "pass" and 0.9 < q["quant_err_cosine"] < 0.9999  # 4-bit weights: visible error
@@ -117,11 +117,11 @@ def test_mxfp4_reference_matches_the_naive_formula_and_shows_quantization_error(
 def test_kernel_parity_fails_a_kernel_that_skips_or_misscales_the_quantization():
     cfg, case, inputs = _case("mxfp4", "16")
     ref = _reference(cfg, case, inputs)
-    unquantized_kernel = moe_quant.quant_parity("mxfp4", {"out": ref["out_unquantized"]}, ref)
+    unquantized_kernel = moe_quant.moe_quant_parity("mxfp4", {"out": ref["out_unquantized"]}, ref)
     assert unquantized_kernel.verdict == "fail"
     cfg, case, inputs = _case("fp8-block", "16")
     ref = _reference(cfg, case, inputs)
-    off_by_10pct = moe_quant.quant_parity("fp8-block", {"out": (ref["out"].float() * 1.1).to(torch.bfloat16)}, ref)
+    off_by_10pct = moe_quant.moe_quant_parity("fp8-block", {"out": (ref["out"].float() * 1.1).to(torch.bfloat16)}, ref)
     assert off_by_10pct.verdict == "fail" and off_by_10pct.within_tol_frac < 0.85
 
 
