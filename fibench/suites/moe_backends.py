@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from fibench.trace.markers import op_range
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
-from fibench.suites.moe_quant import REFERENCE_READS, ExpertFn, cutlass_quant_launch, reference_expert
+from fibench.suites.moe_quant import (REFERENCE_READS, ExpertFn, cutlass_quant_launch, dequantized_weights,
+                                      reference_expert)
 
 _READS = ("x", "topk_ids", "topk_weights", "w1", "w2")
 
@@ -95,6 +96,7 @@ class TorchMoe(Backend):
 
         unquantized = _expert_loop(inputs.tensors, case, bf16).to(dtype)  # untimed, once
         expert = reference_expert(mode, inter, dtype)
+        t = {**inputs.tensors, **dequantized_weights(mode, inputs.tensors)}
 
         def bind_quant(t: Mapping[str, torch.Tensor]):
             def call() -> Outputs:
@@ -102,7 +104,7 @@ class TorchMoe(Backend):
                 with op_range("finalize"):
                     return {"out": out.to(dtype), "out_unquantized": unquantized}
             return call
-        return Launch({k: inputs.tensors[k] for k in REFERENCE_READS[mode]}, bind_quant, capturable=False,
+        return Launch({k: t[k] for k in REFERENCE_READS[mode]}, bind_quant, capturable=False,
                       detail=f"fp32 per-expert loop dequantizing the {mode} tensors; out_unquantized: bf16 weights")
 
 

@@ -107,8 +107,10 @@ def _stack_per_tensor(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _fp8_gemm1(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """fp8 GEMM1 of expert ``e`` for rows ``tok``: fp32 x fc1_dequant[e], stored in ``dtype``."""
-    return ((t["x_fp8"][tok].float() @ t["w1_q"][e].float().t()) * t["fc1_dequant"][e]).to(dtype).float()
+    """fp8 GEMM1 of expert ``e`` for rows ``tok``: fp32 x fc1_dequant[e], stored in ``dtype``
+    (weights from ``w1_deq`` when given, else the fp8 codes ``w1_q``)."""
+    w1 = t["w1_deq"][e] if "w1_deq" in t else t["w1_q"][e].float()
+    return ((t["x_fp8"][tok].float() @ w1.t()) * t["fc1_dequant"][e]).to(dtype).float()
 
 
 def _swiglu(h: torch.Tensor, inter: int) -> torch.Tensor:
@@ -153,45 +155,78 @@ def quantize_moe(mode: str, tensors: Mapping[str, torch.Tensor], inter: int, dty
 ExpertFn = Callable[[Mapping[str, torch.Tensor], int, torch.Tensor], torch.Tensor]
 
 
+def dequantized_weights(mode: str, t: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """float32 expert weights as the kernel's MMA consumes them, computed once (untimed) for
+    the reference, one expert at a time: fp8 codes (the kernel applies the per-expert scales
+    after each GEMM), block-dequantized fp8, dequantized MXFP4.
+
+    Returns:
+        {"w1_deq": [E, 2I, H], "w2_deq": [E, H, I]} float32.
+    """
+    def one(e: int, w: str) -> torch.Tensor:
+        q = t[f"{w}_q"][e]
+        if mode == "fp8":
+            return q.float()
+        if mode == "fp8-block":
+            return quant.fp8_block_dequantize(q, t[f"{w}_scale"][e])
+        return quant.mxfp4_dequantize(q, t[f"{w}_scale"][e])
+
+    out = {}
+    for w in ("w1", "w2"):
+        first = one(0, w)
+        full = torch.empty(t[f"{w}_q"].shape[0], *first.shape, dtype=torch.float32, device=first.device)
+        for e in range(full.shape[0]):
+            full[e] = first if e == 0 else one(e, w)
+        out[f"{w}_deq"] = full
+    return out
+
+
 def reference_expert(mode: str, inter: int, dtype: torch.dtype) -> ExpertFn:
     """Expert ``e``'s output rows (fp32 [n, H], before the routing weight) for token rows
-    ``tok`` under ``mode``, dequantizing the same tensors the kernel reads and rounding
-    where it stores (see the module docstring). Steps are marked gemm1 / activation / gemm2."""
+    ``tok`` under ``mode``, on :func:`dequantized_weights` (``w1_deq``, ``w2_deq``),
+    quantizing activations where the kernel does and rounding where it stores (see the module
+    docstring). Steps are marked gemm1 / activation / gemm2."""
     def fp8(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor) -> torch.Tensor:
         with op_range("gemm1"):
             h = _fp8_gemm1(t, e, tok, dtype)
         with op_range("activation"):
             a = quant.fp8_scale_quantize(_swiglu(h, inter), t["fc2_quant"]).float()
         with op_range("gemm2"):
-            return (a @ t["w2_q"][e].float().t()) * t["fc2_dequant"][e]
+            return (a @ t["w2_deq"][e].t()) * t["fc2_dequant"][e]
 
     def fp8_block(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor) -> torch.Tensor:
         with op_range("gemm1"):
             x = quant.fp8_group_dequantize(*quant.fp8_group_quantize(t["x"][tok]))
-            h = (x @ quant.fp8_block_dequantize(t["w1_q"][e], t["w1_scale"][e]).t()).to(dtype).float()
+            h = (x @ t["w1_deq"][e].t()).to(dtype).float()
         with op_range("activation"):
             a = quant.fp8_group_dequantize(*quant.fp8_group_quantize(_swiglu(h, inter).to(dtype)))
         with op_range("gemm2"):
-            return a @ quant.fp8_block_dequantize(t["w2_q"][e], t["w2_scale"][e]).t()
+            return a @ t["w2_deq"][e].t()
 
     def mxfp4(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor) -> torch.Tensor:
         with op_range("gemm1"):
-            h = (t["x"][tok].float() @ quant.mxfp4_dequantize(t["w1_q"][e], t["w1_scale"][e]).t()).to(dtype).float()
+            h = (t["x"][tok].float() @ t["w1_deq"][e].t()).to(dtype).float()
         with op_range("activation"):
             a = _swiglu(h, inter).to(dtype).float()
         with op_range("gemm2"):
-            return a @ quant.mxfp4_dequantize(t["w2_q"][e], t["w2_scale"][e]).t()
+            return a @ t["w2_deq"][e].t()
 
     return {"fp8": fp8, "fp8-block": fp8_block, "mxfp4": mxfp4}[mode]
 
 
+_ROUTING = ("topk_ids", "topk_weights")
 REFERENCE_READS: dict[str, tuple[str, ...]] = {
-    "fp8": ("x_fp8", "topk_ids", "topk_weights", "w1_q", "w2_q", "fc1_dequant", "fc2_quant", "fc2_dequant",
-            "a1_scale"),
-    "fp8-block": ("x", "topk_ids", "topk_weights", "w1_q", "w1_scale", "w2_q", "w2_scale"),
-    "mxfp4": ("x", "topk_ids", "topk_weights", "w1_q", "w1_scale", "w2_q", "w2_scale"),
+    "fp8": ("x_fp8", *_ROUTING, "w1_deq", "w2_deq", "fc1_dequant", "fc2_quant", "fc2_dequant"),
+    "fp8-block": ("x", *_ROUTING, "w1_deq", "w2_deq"),
+    "mxfp4": ("x", *_ROUTING, "w1_deq", "w2_deq"),
 }
-"""Tensors each mode's kernel (and reference) reads."""
+"""What the reference reads (its dequantized weights included)."""
+KERNEL_READS: dict[str, tuple[str, ...]] = {
+    "fp8": ("x_fp8", *_ROUTING, "w1_q", "w2_q", "fc1_dequant", "fc2_quant", "fc2_dequant", "a1_scale"),
+    "fp8-block": ("x", *_ROUTING, "w1_q", "w1_scale", "w2_q", "w2_scale"),
+    "mxfp4": ("x", *_ROUTING, "w1_q", "w1_scale", "w2_q", "w2_scale"),
+}
+"""What each mode's kernel reads."""
 
 
 def moe_quant_parity(mode: str, candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]
@@ -236,7 +271,7 @@ def cutlass_quant_launch(case: Case, inputs: Inputs) -> Launch:
     h, inter = case.params["hidden"], case.params["intermediate"]
     hp, ip = padded(h, mode), padded(inter, mode)
     flags: dict[str, bool] = {}
-    reads = {k: t[k] for k in REFERENCE_READS[mode]}
+    reads = {k: t[k] for k in KERNEL_READS[mode]}
     if mode == "fp8-block":
         flags["use_deepseek_fp8_block_scale"] = True
     elif mode == "mxfp4":

@@ -188,3 +188,18 @@ def test_runner_writes_kernel_parity_and_quantization_error_columns(monkeypatch)
     assert row.bytes_read == inputs.work.bytes_read
     grouped, _, _ = runner.run_backend(ctx, case, inputs, "torch-grouped", ref, "")
     assert grouped.status == Status.UNSUPPORTED and "bf16 weights only" in grouped.reason
+
+
+def test_report_shows_the_quantization_error_table():
+    from fibench.report.markdown import _parity
+    from fibench.sweep.results import Row
+
+    base = dict(suite="moe", op="moe", size=8, dtype="bf16", model="small", axes={"quant": "fp8-block"},
+                median_us=1.0)
+    rows = [Row(case_id="moe/8/quant=fp8-block", backend="torch", status=Status.OK, parity_verdict="reference", **base),
+            Row(case_id="moe/8/quant=fp8-block", backend="flashinfer-cutlass", status=Status.OK,
+                parity_verdict="pass", quant_err_verdict="pass", quant_err_within_tol_frac=0.9991,
+                quant_err_max_abs_err=0.05, quant_err_mean_abs_err=0.004, quant_err_cosine=0.9987, **base)]
+    text = "\n".join(_parity(rows))
+    assert "Quantization error" in text
+    assert "| moe | 8 | flashinfer-cutlass | pass | 0.99910 | 0.0500 | 0.00400 | 0.998700 |" in text
