@@ -15,8 +15,9 @@ region); ``Launch.bind(tensors)`` gives the zero-argument callable the timer run
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, ContextManager, Mapping
+from typing import Any, Callable, ClassVar, ContextManager, Iterator, Mapping
 
 import torch
 
@@ -30,6 +31,17 @@ DTYPES: dict[str, torch.dtype] = {
 
 Outputs = dict[str, torch.Tensor]
 """What one call produces, by name (e.g. {"out": ..., "residual": ...})."""
+
+
+@contextlib.contextmanager
+def fp32_matmul() -> Iterator[None]:
+    """Full-precision fp32 matmuls (no TF32) for references, restoring the setting after."""
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @dataclass(frozen=True)

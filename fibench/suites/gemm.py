@@ -22,15 +22,14 @@ twice bf16's, so fp8 rows can exceed 100%.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from fibench.errors import UsageError
 from fibench.suites import quant
-from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work
+from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work, fp32_matmul
 from fibench.sweep.axes import Axis
 from fibench.trace.markers import op_range
 
@@ -69,16 +68,6 @@ def gemm_work(op: str, m: int, n: int, k: int) -> Work:
     else:
         read = 2 * (m * k + n * k)
     return Work(flop=2.0 * m * n * k, bytes_read=read, bytes_written=2 * m * n)
-
-
-@contextlib.contextmanager
-def _fp32_matmul() -> Iterator[None]:
-    saved = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def dequantized_operands(op: str, t: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,12 +112,12 @@ class TorchGemm(Backend):
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         dtype = case.torch_dtype
         t = inputs.tensors
-        with _fp32_matmul():
+        with fp32_matmul():
             unquantized = (t["a"].float() @ t["b"].float().t()).to(dtype) if case.op != "bf16" else None
 
         def bind(r: Mapping[str, torch.Tensor]):
             def call() -> Outputs:
-                with op_range("gemm"), _fp32_matmul():
+                with op_range("gemm"), fp32_matmul():
                     a, b = dequantized_operands(case.op, r)
                     out = {"out": (a @ b.t()).to(dtype)}
                 return out if unquantized is None else {**out, "out_unquantized": unquantized}

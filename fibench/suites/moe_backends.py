@@ -3,29 +3,17 @@ implementation; all return ``{"out": [tokens, hidden]}`` in the case dtype."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import ClassVar, Iterator, Mapping
+from typing import ClassVar, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from fibench.trace.markers import op_range
-from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
+from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, fp32_matmul
 from fibench.suites.moe_quant import (REFERENCE_READS, ExpertFn, cutlass_quant_launch, dequantized_weights,
                                       reference_expert)
 
 _READS = ("x", "topk_ids", "topk_weights", "w1", "w2")
-
-
-@contextlib.contextmanager
-def _fp32_matmul() -> Iterator[None]:
-    """Full-precision fp32 matmuls (no TF32) for the reference, restoring the setting."""
-    saved = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _reads(inputs: Inputs) -> dict[str, torch.Tensor]:
@@ -53,7 +41,7 @@ def _expert_loop(t: Mapping[str, torch.Tensor], case: Case, expert: ExpertFn) ->
     ids, wts = t["topk_ids"], t["topk_weights"]
     with op_range("finalize"):
         out = torch.zeros(ids.shape[0], case.params["hidden"], dtype=torch.float32, device=ids.device)
-    with _fp32_matmul():
+    with fp32_matmul():
         for e in range(case.params["experts"] // case.params["ep"]):
             with op_range("dispatch"):
                 tok, slot = torch.where(ids == e)
