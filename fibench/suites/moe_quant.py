@@ -101,9 +101,12 @@ def input_bytes(mode: str, elem: int) -> tuple[int, int]:
     return (1, 8) if mode == "fp8" else (elem, 0)
 
 
-def _stack_per_tensor(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    parts = [quant.fp8_per_tensor(w[e]) for e in range(w.shape[0])]
-    return torch.stack([q for q, _ in parts]), torch.stack([s for _, s in parts]).float()
+def _per_expert(fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], w: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fn`` applied to each expert's weight (bounded temporaries: a whole gpt-oss or
+    DeepSeek weight stack at once would need tens of GB of int64/fp32 scratch), stacked."""
+    parts = [fn(w[e]) for e in range(w.shape[0])]
+    return torch.stack([q for q, _ in parts]), torch.stack([s for _, s in parts])
 
 
 def _fp8_gemm1(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -132,14 +135,12 @@ def quantize_moe(mode: str, tensors: Mapping[str, torch.Tensor], inter: int, dty
             [E, 2I, H/32] / w2_scale [E, H, I/32] uint8 (E8M0).
     """
     w1, w2 = tensors["w1"], tensors["w2"]
-    if mode == "fp8-block":
-        (w1q, w1s), (w2q, w2s) = quant.fp8_block_quantize(w1), quant.fp8_block_quantize(w2)
-        return {"w1_q": w1q, "w1_scale": w1s, "w2_q": w2q, "w2_scale": w2s}
-    if mode == "mxfp4":
-        (w1q, w1s), (w2q, w2s) = quant.mxfp4_quantize(w1), quant.mxfp4_quantize(w2)
+    if mode in ("fp8-block", "mxfp4"):
+        fn = quant.fp8_block_quantize if mode == "fp8-block" else quant.mxfp4_quantize
+        (w1q, w1s), (w2q, w2s) = _per_expert(fn, w1), _per_expert(fn, w2)
         return {"w1_q": w1q, "w1_scale": w1s, "w2_q": w2q, "w2_scale": w2s}
     x_fp8, a1 = quant.fp8_per_tensor(tensors["x"])
-    (w1q, w1s), (w2q, w2s) = _stack_per_tensor(w1), _stack_per_tensor(w2)
+    (w1q, w1s), (w2q, w2s) = _per_expert(quant.fp8_per_tensor, w1), _per_expert(quant.fp8_per_tensor, w2)
     out = {"x_fp8": x_fp8, "a1_scale": a1.reshape(()), "w1_q": w1q, "w2_q": w2q, "fc1_dequant": a1 * w1s}
     amax = torch.zeros((), device=x_fp8.device)
     ids = tensors["topk_ids"]
