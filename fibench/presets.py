@@ -20,6 +20,12 @@ suites), from the models' published configurations:
   learned attention-sink logit per head (``self_attn.sinks``): openai/gpt-oss-120b
   config.json and transformers' GptOssConfig; NVIDIA Megatron-Bridge model docs (gpt-oss:
   64 query heads, 8 key-value groups, KV channels 64).
+
+Dense-layer and sampler fields (config.json of each model on Hugging Face): vocabulary
+(``vocab_size``): Llama-3/3.1 128256, Qwen3 151936, DeepSeek-V3 129280, Mixtral 32000,
+gpt-oss 201088; dense MLP ``intermediate_size``: Llama-3(.1)-8B 14336, Llama-3-70B 28672;
+RoPE: Llama-3(.1) ``rope_theta`` 500000, Llama-3.1 ``rope_scaling`` {rope_type llama3,
+factor 8, low_freq_factor 1, high_freq_factor 4, original_max_position_embeddings 8192}.
 """
 
 from __future__ import annotations
@@ -55,6 +61,11 @@ class ModelPreset:
         kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim: MLA dimensions (DeepSeek naming):
             compressed KV width, RoPE part of q/k, non-RoPE part of q/k before absorption
             (it sets the softmax scale 1/sqrt(qk_nope + qk_rope)); 0 = not an MLA model.
+        vocab: vocabulary size (the sampler's row length).
+        ffn_intermediate: dense MLP intermediate size (the gemm suite's gate_up / down).
+        rope_theta: RoPE base (0 = not given).
+        rope_scaling: Llama-3.1 RoPE frequency scaling as (factor, low_freq_factor,
+            high_freq_factor, original_max_position_embeddings); () = none.
         note: one line shown by ``fibench list``.
     """
 
@@ -76,6 +87,10 @@ class ModelPreset:
     kv_lora_rank: int = 0
     qk_rope_head_dim: int = 0
     qk_nope_head_dim: int = 0
+    vocab: int = 0
+    ffn_intermediate: int = 0
+    rope_theta: float = 0.0
+    rope_scaling: tuple[float, float, float, int] | tuple[()] = ()
     note: str = ""
 
     @property
@@ -96,23 +111,27 @@ PRESETS: dict[str, ModelPreset] = {
             "deepseek-v3", hidden=7168, intermediate=2048, experts=256, top_k=8,
             routing="deepseek-grouped", n_group=8, topk_group=4, routed_scaling=2.5,
             shared_experts=1, q_heads=128, kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=128,
-            note="DeepSeek-V3/R1 routed experts (shared expert not included); MLA attention",
+            vocab=129280, note="DeepSeek-V3/R1 routed experts (shared expert not included); MLA attention",
         ),
         ModelPreset("qwen3-30b-a3b", hidden=2048, intermediate=768, experts=128, top_k=8,
-                    q_heads=32, kv_heads=4, head_dim=128, note="Qwen3-30B-A3B"),
-        ModelPreset("mixtral-8x7b", hidden=4096, intermediate=14336, experts=8, top_k=2,
+                    q_heads=32, kv_heads=4, head_dim=128, vocab=151936, note="Qwen3-30B-A3B"),
+        ModelPreset("mixtral-8x7b", hidden=4096, intermediate=14336, experts=8, top_k=2, vocab=32000,
                     note="Mixtral-8x7B"),
         ModelPreset("gpt-oss-120b", hidden=2880, intermediate=2880, experts=128, top_k=4,
-                    q_heads=64, kv_heads=8, head_dim=64, sliding_window=128, attn_sinks=True,
-                    note="gpt-oss-120b shapes in bf16 (the released weights are MXFP4); attention sinks, "
+                    q_heads=64, kv_heads=8, head_dim=64, sliding_window=128, attn_sinks=True, vocab=201088,
+                    note="gpt-oss-120b shapes (released weights: MXFP4, --quant mxfp4); attention sinks, "
                          "128-token window on every other layer"),
-        ModelPreset("small", hidden=256, intermediate=128, experts=8, top_k=2,
+        ModelPreset("small", hidden=256, intermediate=128, experts=8, top_k=2, vocab=4096,
+                    ffn_intermediate=512, rope_theta=10000.0,
                     q_heads=4, kv_heads=2, head_dim=64, kv_lora_rank=64, qk_rope_head_dim=16, qk_nope_head_dim=32,
-                    note="tiny MoE / attention / MLA shapes that run on a CPU in seconds (smoke tests, CI)"),
-        ModelPreset("llama-3-8b", hidden=4096, q_heads=32, kv_heads=8, head_dim=128,
-                    note="Llama-3-8B (dense)"),
-        ModelPreset("llama-3-70b", hidden=8192, q_heads=64, kv_heads=8, head_dim=128,
-                    note="Llama-3-70B (dense)"),
+                    note="tiny MoE / attention / MLA / dense shapes that run on a CPU in seconds (smoke tests, CI)"),
+        ModelPreset("llama-3-8b", hidden=4096, q_heads=32, kv_heads=8, head_dim=128, vocab=128256,
+                    ffn_intermediate=14336, rope_theta=500000.0, note="Llama-3-8B (dense)"),
+        ModelPreset("llama-3.1-8b", hidden=4096, q_heads=32, kv_heads=8, head_dim=128, vocab=128256,
+                    ffn_intermediate=14336, rope_theta=500000.0, rope_scaling=(8.0, 1.0, 4.0, 8192),
+                    note="Llama-3.1-8B (dense; Llama-3.1 RoPE scaling)"),
+        ModelPreset("llama-3-70b", hidden=8192, q_heads=64, kv_heads=8, head_dim=128, vocab=128256,
+                    ffn_intermediate=28672, rope_theta=500000.0, note="Llama-3-70B (dense)"),
     )
 }
 

@@ -149,10 +149,27 @@ def _determinism(rows: list[Row]) -> list[str]:
     return out + [""]
 
 
+def _quantization_error(rows: list[Row]) -> list[str]:
+    cols = CaseColumns(rows)
+    out: list[str] = []
+    quantized = [r for r in rows if r.quant_err_verdict]
+    if quantized:
+        out += ["Quantization error: each quantized kernel's output against the same model with unquantized "
+                "(bf16) weights and activations, by the weight format's tolerance row (fp8 / mxfp4: atol 0.1, "
+                "rtol 0.2, hit ratio >= 85%); the parity above isolates the kernel's math from it.", ""]
+        out += md_table([*cols.header, "backend", "verdict", "within tol", "max abs err", "mean abs err", "cosine"],
+                      [[*cols.cells(r), r.backend, r.quant_err_verdict, fmt_num(r.quant_err_within_tol_frac, 5),
+                        fmt_num(r.quant_err_max_abs_err), fmt_num(r.quant_err_mean_abs_err),
+                        fmt_num(r.quant_err_cosine, 6)] for r in quantized]) + [""]
+    return out
+
+
 def parity_sections(rows: list[Row]) -> list[str]:
-    """The parity part of report.md: against the reference, the ULP distribution (with
-    one line per number), one table per ``--parity-against`` pair, determinism notes."""
-    return _reference(rows) + _ulp_distribution(rows) + _pairs(rows) + _determinism(rows)
+    """The parity part of report.md: against the reference, the quantization error of
+    quantized kernels, the ULP distribution (with one line per number), one table per
+    ``--parity-against`` pair, determinism notes."""
+    return (_reference(rows) + _quantization_error(rows) + _ulp_distribution(rows) + _pairs(rows)
+            + _determinism(rows))
 
 
 ENV_LABELS = (("fibench", "fibench_version"), ("torch", "torch_version"), ("CUDA runtime", "torch_cuda_runtime"),

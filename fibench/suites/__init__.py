@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from fibench.errors import lookup
 from fibench.suites.attention import DecodeSuite, MlaSuite, PrefillSuite
+from fibench.suites.activation import ActivationSuite
 from fibench.suites.base import Suite
+from fibench.suites.gemm import GemmSuite
 from fibench.suites.moe import MoeSuite
 from fibench.suites.norm import NormSuite
+from fibench.suites.rope import RopeSuite
+from fibench.suites.sampling import SamplingSuite
 
-SUITES: dict[str, Suite] = {s.name: s for s in (NormSuite(), MoeSuite(), DecodeSuite(), PrefillSuite(), MlaSuite())}
+SUITES: dict[str, Suite] = {s.name: s for s in (
+    NormSuite(), MoeSuite(), DecodeSuite(), PrefillSuite(), MlaSuite(), ActivationSuite(), RopeSuite(), GemmSuite(),
+    SamplingSuite())}
 
 
 def get_suite(name: str) -> Suite:

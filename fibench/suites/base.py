@@ -15,8 +15,9 @@ region); ``Launch.bind(tensors)`` gives the zero-argument callable the timer run
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, ContextManager, Mapping
+from typing import Any, Callable, ClassVar, ContextManager, Iterator, Mapping
 
 import torch
 
@@ -30,6 +31,17 @@ DTYPES: dict[str, torch.dtype] = {
 
 Outputs = dict[str, torch.Tensor]
 """What one call produces, by name (e.g. {"out": ..., "residual": ...})."""
+
+
+@contextlib.contextmanager
+def fp32_matmul() -> Iterator[None]:
+    """Full-precision fp32 matmuls (no TF32) for references, restoring the setting after."""
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,8 @@ class Case:
         params: the model name, every axis value of this point and the preset's fixed
             parameters (hidden, intermediate, experts, top_k, ep, kv_len, ...).
         seed: RNG seed for input generation.
-        swept: names of the suite's swept axes (part of :attr:`case_id`).
+        swept: the swept axes that name this case in :attr:`case_id` (every swept axis
+            not at its single default value; see :func:`fibench.sweep.axes.id_axes`).
     """
 
     suite: str
@@ -82,16 +95,12 @@ class Case:
 
     @property
     def case_id(self) -> str:
-        """Id of the case: ``op/size`` then ``/axis=value`` for every swept axis (e.g.
-        ``decode/16/kv_len=1024/page_size=16``); stable across runs, so two runs' rows
-        can be matched by it."""
+        """Id of the case: ``op/size`` then ``/axis=value`` for its swept axes (e.g.
+        ``decode/16/kv_len=1024``, ``moe/16/quant=fp8``); a function of the values only, so
+        two runs' rows can be matched by it."""
         tail = "".join(f"/{n}={_fmt(self.params[n])}" for n in self.swept)
         return f"{self.op}/{self.size}{tail}"
 
-    @property
-    def axes(self) -> dict[str, Any]:
-        """Swept-axis values of this point (besides ``size``)."""
-        return {n: self.params[n] for n in self.swept}
 
 
 def _fmt(value: Any) -> str:
@@ -136,6 +145,9 @@ class Launch:
             engines pay it every step, so it is its own column.
         plan_first_s: seconds of the first planning call, which loads (or JIT-compiles) the
             kernel module; the runner adds it to the first-call column.
+        parity_bind: like ``bind``, for the parity step only (both determinism calls and
+            the comparison); None = ``bind``. A statistical suite (sampling) draws many
+            samples there while the timed call stays one serving step.
     """
 
     reads: dict[str, torch.Tensor]
@@ -146,6 +158,7 @@ class Launch:
     detail: str = ""
     plan_us: float | None = None
     plan_first_s: float | None = None
+    parity_bind: Callable[[Mapping[str, torch.Tensor]], Callable[[], Outputs]] | None = None
 
     def read_bytes(self) -> int:
         """Allocated bytes of one set of ``reads`` (what one rotation copy costs)."""
@@ -263,7 +276,9 @@ class Suite(abc.ABC):
         """Parity of a candidate's outputs against the reference's on ``case``: a
         :class:`fibench.parity.metrics.ParityResult`. Element-wise by default (with
         :attr:`tolerances`); a suite whose outputs are random draws (sampling) overrides it
-        with a statistical check.
+        with a statistical check. A subclass of the result may carry ``row_fields`` (more
+        :class:`~fibench.sweep.results.Row` fields, e.g. a quantized kernel's error against
+        the unquantized model) and ``extra`` (facts for the JSONL file only).
 
         Raises:
             ValueError: outputs do not match in names or shapes.

@@ -11,6 +11,8 @@ Inputs (shared by all backends; the weight layout is FlashInfer/TensorRT-LLM's):
 Output: out [tokens, hidden] dtype = sum_k weight_k * W2_e(silu(gate_e(x)) * up_e(x)) over
 the top-k experts held locally. With ``--ep N`` the case is what rank 0 of N holds:
 experts [0, E/N); assignments to other ranks' experts contribute nothing.
+``--quant fp8|fp8-block|mxfp4`` adds the quantized tensors of the same weights (see
+:mod:`fibench.suites.moe_quant`); parity then has two parts (kernel math, quantization error).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import torch
 from fibench.errors import UsageError
 from fibench.suites.base import Backend, Case, Inputs, Suite, Work
 from fibench.suites.moe_backends import BACKENDS
+from fibench.suites.moe_quant import (QUANT_MODES, check_quant_point, input_bytes, moe_quant_parity, quantize_moe,
+                                      weight_bytes_per_expert)
 from fibench.suites.routing import deepseek_grouped, softmax_topk
 from fibench.sweep.axes import Axis
 
@@ -33,6 +37,8 @@ def moe_work(case: Case, topk_ids: torch.Tensor) -> tuple[Work, dict[str, Any]]:
     assignment A (2*A*H*2I + 2*A*I*H = 6*A*H*I FLOP; the SwiGLU's few FLOP per element are
     not counted), reading the weights of the experts actually hit once, reading each
     token with a local assignment once plus the routing tensors, writing the full output.
+    Quantized modes count the weight bytes the kernel reads, scales included
+    (:func:`fibench.suites.moe_quant.weight_bytes_per_expert`), and an fp8 input as 1 byte.
 
     Returns:
         (Work, info with experts_hit, local_assignments, local_tokens).
@@ -46,9 +52,12 @@ def moe_work(case: Case, topk_ids: torch.Tensor) -> tuple[Work, dict[str, Any]]:
     experts_hit = int(torch.unique(topk_ids[local_mask]).numel()) if assignments else 0
     tokens_local = int(local_mask.any(dim=1).sum())
     tokens, top_k = topk_ids.shape
+    mode = p.get("quant", "bf16")
+    x_elem, scalars = input_bytes(mode, e)
     work = Work(
         flop=6.0 * assignments * h * inter,
-        bytes_read=experts_hit * 3 * h * inter * e + tokens_local * h * e + tokens * top_k * 8,
+        bytes_read=(experts_hit * weight_bytes_per_expert(mode, h, inter, e) + tokens_local * h * x_elem
+                    + tokens * top_k * 8 + scalars),
         bytes_written=tokens * h * e,
     )
     info = {"experts_hit": experts_hit, "local_experts": local, "local_assignments": assignments,
@@ -69,6 +78,8 @@ class MoeSuite(Suite):
         Axis("experts", int, "routed experts", preset="experts", minimum=1),
         Axis("top_k", int, "experts per token", preset="top_k", minimum=1),
         Axis("ep", int, "benchmark the expert slice rank 0 of N holds (expert parallelism)", default=1, minimum=1),
+        Axis("quant", str, "weight format: bf16, fp8 (per-tensor), fp8-block (128x128 scales), mxfp4 (x bf16)",
+             default="bf16", swept=True, choices=QUANT_MODES),
     )
     backends: ClassVar[dict[str, type[Backend]]] = BACKENDS
     default_reference: ClassVar[str] = "torch"
@@ -83,7 +94,16 @@ class MoeSuite(Suite):
         return {"routing": preset.routing, "n_group": preset.n_group, "topk_group": preset.topk_group,
                 "routed_scaling": preset.routed_scaling}
 
+    def check_parity(self, case: Case, candidate: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> Any:
+        """bf16: element-wise (the default). Quantized: kernel math against the dequantizing
+        reference plus the quantization error (:func:`fibench.suites.moe_quant.moe_quant_parity`)."""
+        mode = case.params.get("quant", "bf16")
+        if mode == "bf16":
+            return super().check_parity(case, candidate, reference)
+        return moe_quant_parity(mode, candidate, reference)
+
     def check_point(self, params: dict[str, Any]) -> None:
+        check_quant_point(params)
         if params["top_k"] > params["experts"]:
             raise UsageError(f"--top-k {params['top_k']} exceeds --experts {params['experts']}")
         if params["experts"] % params["ep"]:
@@ -119,5 +139,7 @@ class MoeSuite(Suite):
             "w1": randn(local, 2 * inter, h, scale=h ** -0.5),
             "w2": randn(local, h, inter, scale=inter ** -0.5),
         }
+        if p.get("quant", "bf16") != "bf16":
+            tensors.update(quantize_moe(p["quant"], tensors, inter, dtype))
         work, info = moe_work(case, ids)
         return Inputs(tensors, work, info)

@@ -3,32 +3,56 @@ implementation; all return ``{"out": [tokens, hidden]}`` in the case dtype."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import ClassVar, Iterator, Mapping
+from typing import ClassVar, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from fibench.trace.markers import op_range
-from fibench.suites.base import VERIFIED_H200_2026_11_21, Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
+from fibench.suites.base import (VERIFIED_H200_2026_11_21, Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs,
+                                 fp32_matmul)
+from fibench.suites.moe_quant import (REFERENCE_READS, ExpertFn, cutlass_quant_launch, dequantized_weights,
+                                      reference_expert)
 from fibench.suites.trtllm_backends import TrtllmMoe
 
 _READS = ("x", "topk_ids", "topk_weights", "w1", "w2")
 
 
-@contextlib.contextmanager
-def _fp32_matmul() -> Iterator[None]:
-    """Full-precision fp32 matmuls (no TF32) for the reference, restoring the setting."""
-    saved = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = saved
-
-
 def _reads(inputs: Inputs) -> dict[str, torch.Tensor]:
     return {k: inputs.tensors[k] for k in _READS}
+
+
+def _quant(case: Case) -> str:
+    return case.params.get("quant", "bf16")
+
+
+def _bf16_expert(inter: int, dtype: torch.dtype) -> ExpertFn:
+    """Expert ``e``'s fp32 output rows for token rows ``tok`` with the case-dtype weights."""
+    def fn(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor) -> torch.Tensor:
+        with op_range("gemm1"):
+            h = (t["x"][tok].float() @ t["w1"][e].float().t()).to(dtype).float()
+        with op_range("activation"):
+            act = (F.silu(h[:, inter:]) * h[:, :inter]).to(dtype).float()
+        with op_range("gemm2"):
+            return act @ t["w2"][e].float().t()
+    return fn
+
+
+def _expert_loop(t: Mapping[str, torch.Tensor], case: Case, expert: ExpertFn) -> torch.Tensor:
+    """sum over the local experts of routing weight x ``expert`` rows, in fp32 ([T, H])."""
+    ids, wts = t["topk_ids"], t["topk_weights"]
+    with op_range("finalize"):
+        out = torch.zeros(ids.shape[0], case.params["hidden"], dtype=torch.float32, device=ids.device)
+    with fp32_matmul():
+        for e in range(case.params["experts"] // case.params["ep"]):
+            with op_range("dispatch"):
+                tok, slot = torch.where(ids == e)
+            if tok.numel() == 0:
+                continue
+            y = expert(t, e, tok)
+            with op_range("finalize"):
+                out.index_add_(0, tok, y * wts[tok, slot].unsqueeze(1))
+    return out
 
 
 class TorchMoe(Backend):
@@ -39,42 +63,40 @@ class TorchMoe(Backend):
     once (GEMM2's operand dtype), GEMM2 in fp32, weighted accumulation over experts in
     fp32, one final rounding. Accumulation is exact fp32 throughout (TF32 off); only the
     storage points every kernel shares are rounded. Uses ``torch.where`` on the routing (a
-    host sync), so it is timed with per-call events, not a graph.
+    host sync), so it is timed with per-call events, not a graph. With ``--quant`` it
+    dequantizes the quantized tensors instead and also returns the unquantized model's
+    output (see :mod:`fibench.suites.moe_quant`).
     """
 
     name: ClassVar[str] = "torch"
-    description: ClassVar[str] = "reference: per-expert loop, fp32 accumulation"
+    description: ClassVar[str] = "reference: per-expert loop, fp32 accumulation (dequantizing with --quant)"
     verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs()
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
-        inter, local = case.params["intermediate"], case.params["experts"] // case.params["ep"]
-        dtype = case.torch_dtype
+        inter, dtype, mode = case.params["intermediate"], case.torch_dtype, _quant(case)
+        bf16 = _bf16_expert(inter, dtype)
+        if mode == "bf16":
+            def bind(t: Mapping[str, torch.Tensor]):
+                def call() -> Outputs:
+                    out = _expert_loop(t, case, bf16)
+                    with op_range("finalize"):
+                        return {"out": out.to(dtype)}
+                return call
+            return Launch(_reads(inputs), bind, capturable=False, detail="fp32 per-expert loop")
 
-        def bind(t: Mapping[str, torch.Tensor]):
+        unquantized = _expert_loop(inputs.tensors, case, bf16).to(dtype)  # untimed, once
+        expert = reference_expert(mode, inter, dtype)
+        t = {**inputs.tensors, **dequantized_weights(mode, inputs.tensors)}
+
+        def bind_quant(t: Mapping[str, torch.Tensor]):
             def call() -> Outputs:
-                x, ids, wts, w1, w2 = (t[k] for k in _READS)
+                out = _expert_loop(t, case, expert)
                 with op_range("finalize"):
-                    out = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
-                with _fp32_matmul():
-                    for e in range(local):
-                        with op_range("dispatch"):
-                            tok, slot = torch.where(ids == e)
-                        if tok.numel() == 0:
-                            continue
-                        with op_range("gemm1"):
-                            h = (x[tok].float() @ w1[e].float().t()).to(dtype).float()
-                        with op_range("activation"):
-                            act = (F.silu(h[:, inter:]) * h[:, :inter]).to(dtype).float()
-                        with op_range("gemm2"):
-                            y = act @ w2[e].float().t()
-                        with op_range("finalize"):
-                            out.index_add_(0, tok, y * wts[tok, slot].unsqueeze(1))
-                with op_range("finalize"):
-                    return {"out": out.to(dtype)}
+                    return {"out": out.to(dtype), "out_unquantized": unquantized}
             return call
-
-        return Launch(_reads(inputs), bind, capturable=False, detail="fp32 per-expert loop")
+        return Launch({k: t[k] for k in REFERENCE_READS[mode]}, bind_quant, capturable=False,
+                      detail=f"fp32 per-expert loop dequantizing the {mode} tensors; out_unquantized: bf16 weights")
 
 
 class TorchGroupedMoe(Backend):
@@ -95,6 +117,8 @@ class TorchGroupedMoe(Backend):
         reason = super().unsupported_reason(case)
         if reason:
             return reason
+        if _quant(case) != "bf16":
+            return f"--quant {_quant(case)}: torch-grouped runs bf16 weights only (the torch reference dequantizes)"
         if not hasattr(torch, "_grouped_mm"):
             return f"torch {torch.__version__} has no torch._grouped_mm"
         h, inter = case.params["hidden"], case.params["intermediate"]
@@ -142,7 +166,8 @@ class TorchGroupedMoe(Backend):
 
 
 class FlashInferCutlassMoe(Backend):
-    """flashinfer.fused_moe.cutlass_fused_moe (TensorRT-LLM's CUTLASS MoE), bf16.
+    """flashinfer.fused_moe.cutlass_fused_moe (TensorRT-LLM's CUTLASS MoE): bf16, or the
+    ``--quant`` mode (fp8 per-tensor, fp8 128x128 block scales, MXFP4 weights x bf16).
 
     The first call runs under ``flashinfer.autotune(True)`` so GEMM tactics are chosen for
     this shape before timing (as serving engines do at start-up); its time is the
@@ -161,10 +186,25 @@ class FlashInferCutlassMoe(Backend):
         ),
     )
 
+    def unsupported_reason(self, case: Case) -> str | None:
+        reason = super().unsupported_reason(case)
+        if reason or _quant(case) not in ("fp8-block", "mxfp4"):
+            return reason
+        if _quant(case) == "fp8-block" and case.dtype != "bf16":
+            return "--quant fp8-block takes bf16 activations (the block-scale GEMM quantizes bf16 input)"
+        if not torch.cuda.is_available():
+            return None
+        cc = torch.cuda.get_device_capability()
+        if cc != (9, 0):  # fused_moe/core.py: block scale raises NotImplementedError off SM90
+            return f"--quant {_quant(case)} runs on SM 9.0 only (CUTLASS SM90 kernels), this GPU is {cc[0]}.{cc[1]}"
+        return None
+
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         from flashinfer.autotuner import autotune
         from flashinfer.fused_moe import cutlass_fused_moe
 
+        if _quant(case) != "bf16":
+            return cutlass_quant_launch(case, inputs)
         ep, dtype = case.params["ep"], case.torch_dtype
 
         def bind(t: Mapping[str, torch.Tensor]):

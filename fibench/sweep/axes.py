@@ -195,6 +195,10 @@ def axis_points(axes: Sequence[Axis], values: Mapping[str, list[Any]]) -> list[d
     return [dict(zip(names, combo)) for combo in itertools.product(*(values[n] for n in names))]
 
 
-def swept_names(axes: Iterable[Axis]) -> tuple[str, ...]:
-    """Names of the swept axes, in declaration order."""
-    return tuple(a.name for a in axes if a.swept)
+def id_axes(axes: Iterable[Axis], point: Mapping[str, Any]) -> tuple[str, ...]:
+    """The swept axes that name a case in its id: every swept axis except one at its single
+    default value. So adding a swept axis with a default to a suite (e.g. moe's ``quant``,
+    default bf16) leaves the ids of existing cases unchanged, and two runs' rows still match."""
+    def at_default(a: Axis) -> bool:
+        return a.default is not None and not isinstance(a.default, (list, tuple)) and point[a.name] == a.default
+    return tuple(a.name for a in axes if a.swept and not at_default(a))

@@ -24,7 +24,7 @@ from fibench.presets import get_preset
 from fibench.suites import get_suite
 from fibench.suites.base import DTYPES, Case, Suite
 from fibench.suites.needs import JIT_POLICIES
-from fibench.sweep.axes import axis_points, resolve_axes, swept_names
+from fibench.sweep.axes import axis_points, id_axes, resolve_axes
 
 DEFAULT_WARMUP = 5
 DEFAULT_ITERS = 50
@@ -173,14 +173,13 @@ def build_cases(suite: Suite, sizes: list[int], dtype: str, seed: int, ops: list
     suite.check_preset(preset)
     values = resolve_axes(suite.axes, axes, preset)
     fixed = {"model": preset.name, **suite.preset_params(preset)}
-    swept = swept_names(suite.axes)
     cases = []
     for op in ops:
         for size in sizes:
             for point in axis_points(suite.axes, values):
                 params = {**fixed, **point}
                 suite.check_point(params)
-                cases.append(Case(suite.name, op, size, dtype, params, seed, swept))
+                cases.append(Case(suite.name, op, size, dtype, params, seed, id_axes(suite.axes, point)))
     shape = {**fixed, **{k: (v[0] if len(v) == 1 else v) for k, v in values.items()}}
     return cases, shape
 

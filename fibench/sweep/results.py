@@ -122,6 +122,11 @@ class Row:
     max_err_over_tol: float | None = None
     nan_count: int | None = None
     inf_count: int | None = None
+    quant_err_verdict: str = ""  # quantized kernels: output vs the unquantized (bf16) model
+    quant_err_within_tol_frac: float | None = None
+    quant_err_max_abs_err: float | None = None
+    quant_err_mean_abs_err: float | None = None
+    quant_err_cosine: float | None = None
     deterministic: bool | None = None
     graph_deterministic: bool | None = None  # a CUDA-graph replay equals an eager call, bitwise
     # --parity-against: the same comparison against that backend's outputs (fibench.parity.pairwise)

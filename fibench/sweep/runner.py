@@ -56,9 +56,11 @@ def fresh_tensors(launch: Launch) -> dict[str, torch.Tensor]:
     return {k: (v.clone() if k in launch.mutates else v) for k, v in launch.reads.items()}
 
 
-def call_once(launch: Launch, device: torch.device, first: bool = False) -> Outputs:
-    """Run one call on fresh inputs and return cloned outputs (synchronised)."""
-    call = launch.bind(fresh_tensors(launch))
+def call_once(launch: Launch, device: torch.device, first: bool = False, *, parity: bool = False) -> Outputs:
+    """Run one call on fresh inputs and return cloned outputs (synchronised); ``parity``
+    runs ``launch.parity_bind`` when the launch has one."""
+    bind = launch.parity_bind if (parity and launch.parity_bind) else launch.bind
+    call = bind(fresh_tensors(launch))
     ctx = launch.first_call_context() if (first and launch.first_call_context) else contextlib.nullcontext()
     with ctx:
         out = call()
@@ -199,8 +201,8 @@ def _parity_step(ctx: RunContext, case: Case, name: str, launch: Launch, ref: Ou
     against the reference's outputs; fills ``fields`` and returns (PARITY_FAIL or OK, the
     first eager call's outputs)."""
     cfg = ctx.cfg
-    out = call_once(launch, cfg.device)
-    fields["deterministic"] = outputs_bitwise_equal(out, call_once(launch, cfg.device))
+    out = call_once(launch, cfg.device, parity=True)
+    fields["deterministic"] = outputs_bitwise_equal(out, call_once(launch, cfg.device, parity=True))
     graph = graph_vs_eager(launch, fresh_tensors(launch), cfg.device, out)
     fields["graph_deterministic"] = graph.equal
     notes += [graph.note] if graph.note else []
@@ -217,7 +219,9 @@ def _parity_step(ctx: RunContext, case: Case, name: str, launch: Launch, ref: Ou
         return Status.OK, out
     parity = cfg.suite.check_parity(case, out, ref)
     fields.update(_parity_fields(parity))
+    fields.update(getattr(parity, "row_fields", {}))
     fields.setdefault("extra", {})["worst"] = [w.__dict__ for w in parity.worst]
+    fields["extra"].update(getattr(parity, "extra", {}))
     return (Status.PARITY_FAIL if parity.verdict == "fail" else Status.OK), out
 
 
@@ -300,7 +304,7 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
     if reason:
         return None, f"reference {cfg.reference} unsupported: {reason}"
     try:
-        return call_once(backend.prepare(case, inputs), cfg.device), ""
+        return call_once(backend.prepare(case, inputs), cfg.device, parity=True), ""
     except Exception as exc:
         return None, f"reference {cfg.reference} failed: {describe_exception(exc, 200)}"
 

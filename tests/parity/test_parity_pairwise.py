@@ -100,7 +100,7 @@ def test_unknown_parity_against_is_a_usage_error():
 
 
 def test_pair_row_fields_without_against_and_on_shape_mismatch():
-    suite = get_suite("moe")
+    suite = get_suite("norm")  # element-wise check_parity (moe's reads the case)
     assert pair_row_fields(suite, None, "x", {}, against=None, against_outputs=None) == ({}, "")
     fields, note = pair_row_fields(suite, None, "x", {"out": torch.zeros(2)}, against="y",
                                    against_outputs={"out": torch.zeros(3)})

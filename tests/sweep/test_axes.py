@@ -106,8 +106,8 @@ class ToySuite(Suite):
 def test_cases_are_the_product_with_stable_ids():
     cases, shape = build_cases(ToySuite(), [1, 4], "fp32", 3, ["toy"], None, {"kv_len": "64,128"})
     assert [c.case_id for c in cases] == [
-        "toy/1/kv_len=64/page_size=16", "toy/1/kv_len=128/page_size=16",
-        "toy/4/kv_len=64/page_size=16", "toy/4/kv_len=128/page_size=16"]
+        "toy/1/kv_len=64", "toy/1/kv_len=128",
+        "toy/4/kv_len=64", "toy/4/kv_len=128"]
     assert shape == {"model": "llama-3-8b", "hidden": 4096, "kv_len": [64, 128], "page_size": 16,
                      "kv_dist": "uniform", "causal": False}
     with pytest.raises(UsageError, match="--page-size 16 exceeds --kv-len 8"):

@@ -19,10 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from fibench.audit.compat.checks import CheckFailed, rel_l2_close
+from fibench.suites.quant import fp8_block_dequantize, fp8_block_quantize, fp8_per_tensor, mxfp4_dequantize
 
 EXPERTS, HIDDEN, INTER, TOKENS, TOP_K = 2, 128, 128, 4, 2
-FP8_MAX = 448.0
-_E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 
 
 def cutlass_moe_modules(**_: Any) -> list[str]:
@@ -69,11 +68,6 @@ def moe_bf16(ctx: Any) -> str:
     return rel_l2_close("moe bf16", out, _moe_ref(x, w31, w2, weights, ids), 0.05)
 
 
-def _fp8_per_tensor(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    scale = t.float().abs().max() / FP8_MAX
-    return (t.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn), scale
-
-
 def moe_fp8(ctx: Any) -> str:
     """cutlass_fused_moe with fp8 e4m3 activations/weights and per-tensor scales; the
     four quant scales are [gemm1 dequant, gemm2 act quant, gemm2 dequant, gemm1 input
@@ -83,9 +77,9 @@ def moe_fp8(ctx: Any) -> str:
     dev = ctx.device
     torch.manual_seed(0)
     x = torch.randn(TOKENS, HIDDEN, dtype=torch.float16, device=dev)
-    x_q, x_s = _fp8_per_tensor(x)
-    gemm1 = [_fp8_per_tensor(torch.randn(2 * INTER, HIDDEN, device=dev) * 0.1) for _ in range(EXPERTS)]
-    gemm2 = [_fp8_per_tensor(torch.randn(HIDDEN, INTER, device=dev) * 0.09) for _ in range(EXPERTS)]
+    x_q, x_s = fp8_per_tensor(x)
+    gemm1 = [fp8_per_tensor(torch.randn(2 * INTER, HIDDEN, device=dev) * 0.1) for _ in range(EXPERTS)]
+    gemm2 = [fp8_per_tensor(torch.randn(HIDDEN, INTER, device=dev) * 0.09) for _ in range(EXPERTS)]
     s31 = torch.stack([s for _, s in gemm1]).float()
     s2 = torch.stack([s for _, s in gemm2]).float()
     scales = [s31 * x_s, torch.tensor(1.0, device=dev), s2, x_s.reshape(())]
@@ -102,12 +96,8 @@ def moe_fp8(ctx: Any) -> str:
 
 def _fp8_blocks(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """128x128 block fp8 quantization of a 2-D weight: (fp8, scales (rows/128, cols/128), dequant)."""
-    r, c = w.shape
-    blocks = w.float().view(r // 128, 128, c // 128, 128)
-    amax = blocks.abs().amax(dim=(1, 3), keepdim=True).clamp(min=1e-4)
-    q = (blocks * (FP8_MAX / amax)).to(torch.float8_e4m3fn)
-    deq = (q.float() * (amax / FP8_MAX)).view(r, c)
-    return q.view(r, c), (amax / FP8_MAX).view(r // 128, c // 128), deq
+    q, scales = fp8_block_quantize(w)
+    return q, scales, fp8_block_dequantize(q, scales)
 
 
 def moe_fp8_block(ctx: Any) -> str:
@@ -134,16 +124,6 @@ def moe_fp8_block(ctx: Any) -> str:
     return rel_l2_close("moe fp8 block", out, ref, 0.15)
 
 
-def _dequant_mxfp4(packed: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """(E, rows, K/2) e2m1 nibbles (low = even element) x 2^(e8m0 - 127) per 32 values."""
-    b = packed.long()
-    nib = torch.stack([b & 0xF, b >> 4], dim=-1).reshape(*b.shape[:-1], -1)
-    lut = torch.tensor(_E2M1, device=b.device)
-    vals = lut[nib & 0x7] * torch.where((nib & 0x8) > 0, -1.0, 1.0)
-    scale = torch.pow(2.0, scales.float() - 127.0)
-    return (vals.view(*vals.shape[:-1], -1, 32) * scale[..., None]).reshape(vals.shape)
-
-
 def moe_mxfp4_w4a16(ctx: Any) -> str:
     """SM90 mixed-input MoE: bf16 activations x MXFP4 weights (use_w4_group_scaling=True)
     after interleave_moe_{weights,scales}_for_sm90_mixed_gemm, as FlashInfer's
@@ -168,7 +148,7 @@ def moe_mxfp4_w4a16(ctx: Any) -> str:
                       fused_moe.interleave_moe_scales_for_sm90_mixed_gemm(s2, group_size=32).view(torch.int32)],
     )
     torch.cuda.synchronize(dev)
-    ref = _moe_ref(x, _dequant_mxfp4(w1, s1), _dequant_mxfp4(w2, s2), weights, ids)
+    ref = _moe_ref(x, mxfp4_dequantize(w1, s1), mxfp4_dequantize(w2, s2), weights, ids)
     return rel_l2_close("moe mxfp4 w4a16", out, ref, 0.2)
 
 

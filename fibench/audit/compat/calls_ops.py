@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from fibench.audit.compat.checks import CheckFailed, close_to, rel_l2_close, require_finite
+from fibench.suites.quant import unpack_e2m1
 
 ROWS, HIDDEN = 5, 1024
 ATOL, RTOL = 2e-2, 2e-2
@@ -169,15 +170,10 @@ def fp4_modules(**_: Any) -> list[str]:
     return [f"fp4_quantization_{_fp4_arch()}"]
 
 
-_E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
-
-
 def _dequant_nvfp4(packed: torch.Tensor, sf: torch.Tensor, global_scale: float, block: int) -> torch.Tensor:
     """Unpack e2m1 nibbles (low nibble = even element) times the e4m3 block scale."""
-    b = packed.view(torch.uint8).long()
-    nib = torch.stack([b & 0xF, b >> 4], dim=-1).reshape(b.shape[0], -1)
-    lut = torch.tensor(_E2M1, device=b.device)
-    vals = lut[nib & 0x7] * torch.where((nib & 0x8) > 0, -1.0, 1.0)
+    b = packed.view(torch.uint8)
+    vals = unpack_e2m1(b)
     scales = sf.view(torch.float8_e4m3fn).float().reshape(b.shape[0], -1)
     return (vals.view(b.shape[0], -1, block) * scales[..., None]).reshape(b.shape[0], -1) / global_scale
 
