@@ -107,7 +107,7 @@ def test_report_rerenders_an_interrupted_run(tmp_path):
 
 def test_list_and_env_json():
     listing = json.loads(invoke("list", "--json").output)
-    assert set(listing["suites"]) == {"norm", "moe"}
+    assert set(listing["suites"]) == {"norm", "moe", "allreduce"}
     assert "flashinfer-cutlass" in listing["suites"]["moe"]["backends"]
     assert "JIT fused_moe_90" in listing["suites"]["moe"]["backends"]["flashinfer-cutlass"]["needs"]
     assert "small" in listing["presets"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fibench.report.distributed import collective_section, gpu_lines
 from fibench.report.formatting import env_rows, fmt_num, fmt_us
 from fibench.sweep.results import Row, Status
 from fibench.sweep.sinks import LoadedRun, load_run
@@ -86,6 +87,7 @@ def _method(run: LoadedRun) -> list[str]:
     if ceil:
         lines.append(f"- SOL ceilings measured on this GPU: copy {fmt_num(ceil['copy_tbps'])} TB/s (read+write), "
                      f"bf16 GEMM {fmt_num(ceil['gemm_tflops'])} TFLOP/s ({ceil['method']}).")
+    lines += gpu_lines(run)
     shape = cfg.get("shape")
     if shape:
         lines.append(f"- Shape: {', '.join(f'{k}={v}' for k, v in shape.items())}.")
@@ -208,6 +210,7 @@ def render_report(run: LoadedRun) -> str:
     if rows:
         out += _latency(rows, cfg.get("baseline") or cfg.get("reference") or rows[0].backend,
                         cfg.get("size_name", "size"))
+        out += collective_section(rows)
         out += _throughput(rows) + _parity(rows) + _rollup(rows, run.rollup) + _problems(rows)
         details = sorted({f"- `{r.backend}`: {r.backend_detail}" for r in rows if r.backend_detail})
         if details:

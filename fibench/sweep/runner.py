@@ -15,35 +15,49 @@ import gc
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 
 from fibench.measure.ceilings import Ceilings
 from fibench.measure.coldl2 import ColdL2Plan, plan_cold_l2
 from fibench.sweep.config import RunConfig
+from fibench.dist.gpus import gpus_argument
 from fibench.env import EnvSnapshot
 from fibench.errors import KernelMapError, describe_exception
 from fibench.trace.kernel_map import KernelMap
-from fibench.suites.needs import check_needs
+from fibench.suites.needs import NeedsCheck, check_needs
 from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
 from fibench.trace.profiling import KernelTrace, trace_calls
 from fibench.sweep.results import Row, Status
 from fibench.trace.rollup import rollup
-from fibench.suites.base import Case, Inputs, Launch, Outputs
+from fibench.suites.base import Backend, Case, Inputs, Launch, Outputs
 from fibench.measure.timing import Timing, run_timing
 
 OnRow = Callable[[Row, list[dict[str, Any]], list[dict[str, Any]]], None]
 
 
+class RankAgreement(Protocol):
+    """What the ranks of a collective run must agree on while each runs the steps below
+    (implemented by :class:`fibench.dist.collective.Agreement`)."""
+
+    def plan(self, plan: ColdL2Plan) -> ColdL2Plan:
+        """The cold-L2 plan every rank uses (each rank must capture the same collectives)."""
+
+    def outputs(self, backend: str, outputs: Outputs) -> None:
+        """Record this rank's outputs of ``backend`` (ranks are compared bit for bit)."""
+
+
 @dataclass
 class RunContext:
-    """What every backend of a run shares: configuration, environment, ceilings, map."""
+    """What every backend of a run shares: configuration, environment, ceilings, map, and
+    on the ranks of a collective run (fibench.dist) the agreement between ranks."""
 
     cfg: RunConfig
     env: EnvSnapshot
     ceilings: Ceilings | None
     kmap: KernelMap | None
+    agreement: RankAgreement | None = None
 
 
 def fresh_tensors(launch: Launch) -> dict[str, torch.Tensor]:
@@ -63,12 +77,15 @@ def call_once(launch: Launch, device: torch.device, first: bool = False) -> Outp
 
 
 def repro_command(cfg: RunConfig, case: Case, backend: str) -> str:
-    """A ``fibench run`` command that reproduces one row."""
+    """A ``fibench run`` command that reproduces one row (with ``--gpus`` for the ranks of a
+    collective run; a sharded worker's row reproduces on one GPU)."""
     shape = " ".join(a.argument(case.params[a.name]) for a in cfg.suite.axes)
     parts = [f"fibench run {cfg.suite.name} --model {case.params['model']} {shape}".rstrip(),
              f"--op {case.op} --sizes {case.size} --backends {backend} --reference {cfg.reference}",
              f"--dtype {case.dtype} --cold-l2 {cfg.cold_l2} --seed {case.seed}",
-             f"--warmup {cfg.warmup} --iters {cfg.iters} --device {cfg.device.type}"]
+             f"--warmup {cfg.warmup} --iters {cfg.iters}"]
+    gpus = gpus_argument(cfg.workers) if cfg.workers else None
+    parts.append(f"--gpus {gpus}" if gpus else f"--device {cfg.device.type}")
     if not cfg.graph:
         parts.append("--no-graph")
     return " ".join(parts)
@@ -80,7 +97,8 @@ def _base_row(ctx: RunContext, case: Case, backend: str) -> dict[str, Any]:
                 model=str(case.params.get("model", "")), backend=backend,
                 axes={a.name: case.params[a.name] for a in cfg.suite.axes},
                 params=json.dumps(case.params, sort_keys=True), is_reference=backend == cfg.reference,
-                device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu",
+                device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu", rank=cfg.rank,
+                gpus=str(cfg.device.index) if cfg.device.type == "cuda" and cfg.device.index is not None else "",
                 cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup,
                 command=repro_command(cfg, case, backend))
 
@@ -92,14 +110,15 @@ def _cpu_plan(requested: str, mutates: bool) -> ColdL2Plan:
 def plan_factory(ctx: RunContext, inputs: Inputs, launch: Launch) -> Callable[[bool], ColdL2Plan]:
     """Cold-L2 planner for one launch (see :func:`fibench.measure.coldl2.plan_cold_l2`)."""
     cfg = ctx.cfg
+    agree = ctx.agreement.plan if ctx.agreement else (lambda p: p)
     if cfg.device.type != "cuda":
-        return lambda graph: _cpu_plan(cfg.cold_l2, bool(launch.mutates))
+        return lambda graph: agree(_cpu_plan(cfg.cold_l2, bool(launch.mutates)))
 
     def plan(graph: bool) -> ColdL2Plan:
         free, _ = torch.cuda.mem_get_info(cfg.device)
-        return plan_cold_l2(cfg.cold_l2, graph=graph, l2_bytes=ctx.env.l2_cache_bytes or 0,
-                            traffic_bytes=inputs.work.bytes_total, set_bytes=launch.read_bytes(),
-                            free_bytes=free, mutates=bool(launch.mutates))
+        return agree(plan_cold_l2(cfg.cold_l2, graph=graph, l2_bytes=ctx.env.l2_cache_bytes or 0,
+                                  traffic_bytes=inputs.work.bytes_total, set_bytes=launch.read_bytes(),
+                                  free_bytes=free, mutates=bool(launch.mutates)))
     return plan
 
 
@@ -179,6 +198,8 @@ def _parity_step(ctx: RunContext, case: Case, name: str, launch: Launch, ref: Ou
     outputs; fills ``fields`` and returns PARITY_FAIL or OK."""
     cfg = ctx.cfg
     out = call_once(launch, cfg.device)
+    if ctx.agreement:
+        ctx.agreement.outputs(name, out)
     fields["deterministic"] = outputs_bitwise_equal(out, call_once(launch, cfg.device))
     if name == cfg.reference:
         fields["parity_verdict"] = "reference"
@@ -206,6 +227,13 @@ def _timing_step(ctx: RunContext, case: Case, inputs: Inputs, name: str, launch:
     return plan_for
 
 
+def support_check(ctx: RunContext, backend: Backend, case: Case) -> NeedsCheck:
+    """Whether ``backend`` can run ``case`` here: its own limits, then its needs against
+    the device and ``--jit`` (``reason`` is None when it can)."""
+    reason = backend.unsupported_reason(case)
+    return NeedsCheck(reason) if reason else check_needs(backend.needs, ctx.cfg.device, ctx.cfg.jit)
+
+
 def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
                 ref: Outputs | None, ref_reason: str) -> tuple[Row, list, list]:
     """Measure one backend on one case; never raises for backend failures.
@@ -216,13 +244,11 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
     """
     cfg = ctx.cfg
     fields = _base_row(ctx, case, name)
+    check = support_check(ctx, cfg.suite.backends[name](), case)
+    if check.reason:
+        return Row(status=Status.UNSUPPORTED, reason=check.reason, **fields), [], []
     backend = cfg.suite.backends[name]()
-    reason = backend.unsupported_reason(case)
-    check = None if reason else check_needs(backend.needs, cfg.device, cfg.jit)
-    reason = reason or (check.reason if check else None)
-    if reason:
-        return Row(status=Status.UNSUPPORTED, reason=reason, **fields), [], []
-    notes = list(check.notes) if check else []
+    notes = list(check.notes)
     rollup_recs: list = []
     kernel_recs: list = []
     status = Status.OK
@@ -256,7 +282,7 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
     """Outputs of the reference backend on ``case`` (None and the reason if it cannot run)."""
     cfg = ctx.cfg
     backend = cfg.suite.backends[cfg.reference]()
-    reason = backend.unsupported_reason(case) or check_needs(backend.needs, cfg.device, cfg.jit).reason
+    reason = support_check(ctx, backend, case).reason
     if reason:
         return None, f"reference {cfg.reference} unsupported: {reason}"
     try:
@@ -265,8 +291,19 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
         return None, f"reference {cfg.reference} failed: {describe_exception(exc, 200)}"
 
 
-def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | None = None) -> list[Row]:
-    """Run every case x backend of ``ctx.cfg``; returns the rows (also given to ``on_row``)."""
+RunOne = Callable[[RunContext, Case, Inputs, str, Any, str], tuple[Row, list, list]]
+"""(ctx, case, inputs, backend name, reference outputs or None, why no reference) -> (row,
+rollup records, kernel records): the signature of :func:`run_backend`."""
+
+
+def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | None = None, *,
+              run_one: RunOne = run_backend) -> list[Row]:
+    """Run every case x backend of ``ctx.cfg``; returns the rows (also given to ``on_row``).
+
+    Args:
+        run_one: measures one backend on one case (:func:`run_backend`; a collective run
+            passes a wrapper that makes the ranks agree and merges their rows).
+    """
     cfg = ctx.cfg
     rows: list[Row] = []
     for case in cfg.cases:
@@ -286,7 +323,7 @@ def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | N
         for name in cfg.backends:
             if on_step:
                 on_step(f"{case.case_id}: {name}")
-            row, rollup_recs, kernel_recs = run_backend(ctx, case, inputs, name, ref, ref_reason)
+            row, rollup_recs, kernel_recs = run_one(ctx, case, inputs, name, ref, ref_reason)
             rows.append(row)
             on_row(row, rollup_recs, kernel_recs)
         del inputs, ref

@@ -8,10 +8,10 @@ imports Typer or Rich.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from pathlib import Path
 from typing import Callable
 
+from fibench.errors import UsageError
 from fibench.measure.ceilings import Ceilings, measure_ceilings
 from fibench.sweep.config import RunConfig
 from fibench.env import collect_env
@@ -29,9 +29,15 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
     Returns:
         (rows, path of report.md).
 
+    One process on ``cfg.device``; a multi-GPU run (``cfg.workers``) is started by
+    :func:`fibench.dist.launch.run_distributed`, whose sharded workers call this function.
+
     Raises:
         KernelMapError: the suite's kernel map is invalid (checked before measuring).
+        UsageError: ``cfg.workers`` is set (a multi-GPU configuration).
     """
+    if cfg.workers:
+        raise UsageError("a multi-GPU run (--gpus) is started by fibench.dist.launch.run_distributed")
     kmap = load_map(cfg.suite.name) if cfg.per_kernel else None
     writer = RunWriter(cfg.out_dir)
     env = collect_env(cfg.device.index or 0)
@@ -43,15 +49,7 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
         ceilings = measure_ceilings(cfg.device)
         env_data["ceilings"] = dataclasses.asdict(ceilings)
     writer.write_json("env.json", env_data)
-    writer.write_json("run.json", {
-        "suite": cfg.suite.name, "size_name": cfg.suite.size_name, "sizes": sorted({c.size for c in cfg.cases}),
-        "ops": list(dict.fromkeys(c.op for c in cfg.cases)), "backends": cfg.backends,
-        "reference": cfg.reference, "baseline": cfg.baseline, "dtype": cfg.cases[0].dtype if cfg.cases else "",
-        "device": str(cfg.device), "graph": cfg.graph, "cold_l2": cfg.cold_l2, "warmup": cfg.warmup,
-        "iters": cfg.iters, "per_kernel": cfg.per_kernel, "profile_calls": cfg.profile_calls, "jit": cfg.jit,
-        "nsys": cfg.nsys, "shape": cfg.shape, "command": cfg.command, "notice": cfg.notice,
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-    })
+    writer.write_json("run.json", cfg.to_record())
     ctx = RunContext(cfg, env, ceilings, kmap)
 
     def handle(row: Row, rollup_recs: list, kernel_recs: list) -> None:
