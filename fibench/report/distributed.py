@@ -23,7 +23,7 @@ def gpu_lines(run: LoadedRun) -> list[str]:
                 "measured together; latency = the slowest rank's median, spread = slowest - fastest rank.",
                 f"- All-reduce ceiling measured on these devices at the start: {fmt_num(ceiling['busbw_gbps'])} GB/s "
                 f"busbw ({ceiling['method']}); busbw = algbw x 2(n-1)/n (nccl-tests doc/PERFORMANCE.md)."]
-    lines = [f"- Devices: {note}. Sharded sweep: each case ran on one of them (column `gpus`), "
+    lines = [f"- Devices: {note}. Sharded sweep: each case ran on one of them (columns `rank`, `gpus`), "
              "each row's SOL against its own GPU's ceilings."]
     per_gpu = [f"rank {w['rank']} ({workers[w['rank']]}): copy {fmt_num(w['ceilings']['copy_tbps'])} TB/s, "
                f"GEMM {fmt_num(w['ceilings']['gemm_tflops'])} TFLOP/s"
