@@ -35,7 +35,7 @@ import torch.distributed as dist
 
 from fibench.dist.group import current_group
 from fibench.suites.collective import CollectiveSuite
-from fibench.suites.allreduce_trtllm import TrtllmAllReduce
+from fibench.suites.allreduce_trtllm import TrtllmAllReduce, release_workspace
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Work
 from fibench.sweep.axes import Axis
 from fibench.trace.markers import op_range
@@ -127,7 +127,8 @@ class GlooAllReduce(_InPlaceAllReduce):
     the residual and normalises in fp32 (one rounding per output). Says nothing about GPUs."""
 
     name: ClassVar[str] = "gloo"
-    description: ClassVar[str] = "torch.distributed.all_reduce over gloo on the CPU (smoke test; fused op: fp32 add + RMSNorm)"
+    description: ClassVar[str] = ("torch.distributed.all_reduce over gloo on the CPU "
+                                  "(smoke test; fused op: fp32 add + RMSNorm)")
     process_group: ClassVar[str] = "gloo"
 
     def _norm(self, t: Mapping[str, torch.Tensor]) -> None:
@@ -185,6 +186,10 @@ class AllReduceSuite(CollectiveSuite):
     default_model: ClassVar[str] = "llama-3-70b"
     default_baseline: ClassVar[str | None] = "nccl"
     default_cold_l2: ClassVar[str] = "off"
+
+    def finish(self) -> None:
+        """Free the TensorRT-LLM all-reduce workspace (a collective call)."""
+        release_workspace()
 
     def collective_bytes(self, case: Case) -> int:
         """One rank's buffer: tokens x hidden elements of the case dtype."""

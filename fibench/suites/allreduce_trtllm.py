@@ -73,6 +73,8 @@ _WORKSPACE: list[Workspace] = []
 def release_workspace() -> None:
     """Free the process's workspace; every rank calls it together (a barrier first, so no
     peer still reads this rank's buffers)."""
+    if not _WORKSPACE:
+        return
     import torch.distributed as dist
     from flashinfer.comm import trtllm_ar
 
@@ -126,7 +128,8 @@ class TrtllmAllReduce(Backend):
             return f"needs {'/'.join(map(str, WORLD_SIZES))} ranks, this run has {group.world_size}"
         major = torch.cuda.get_device_capability(gpus[group.rank])[0]
         if major not in (9, 10):
-            return f"FlashInfer builds trtllm_comm for SM 9.x/10.x only (flashinfer/jit/comm.py), this GPU is SM {major}.x"
+            return (f"FlashInfer builds trtllm_comm for SM 9.x/10.x only (flashinfer/jit/comm.py), "
+                    f"this GPU is SM {major}.x")
         no_p2p = [(a, b) for a in gpus for b in gpus if a != b and not torch.cuda.can_device_access_peer(a, b)]
         if no_p2p:
             return f"needs P2P access between the ranks' GPUs; GPU {no_p2p[0][0]} cannot reach GPU {no_p2p[0][1]}"

@@ -21,6 +21,10 @@ class CollectiveSuite(Suite):
     def collective_bytes(self, case: Case) -> int:
         """Bytes of the buffer one collective call reduces (nccl-tests' "size"), per rank."""
 
+    def finish(self) -> None:
+        """Release what the backends kept across cases (a communication workspace); every
+        rank calls it together once the run's cases are done."""
+
     def bus_factor(self, world_size: int) -> float:
         """Bus bandwidth / algorithm bandwidth of the collective on ``world_size`` ranks.
 
