@@ -83,7 +83,7 @@ def execute(suite: Suite, common: dict[str, Any], axes: dict[str, Any]) -> None:
     """Resolve the configuration, run the sweep with a progress bar, print the summary."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fibench.dist.group import launched_rank
+    from fibench.distributed.group import launched_rank
     from fibench.report.console import console, print_summary
     from fibench.sweep.config import resolve_run
     from fibench.sweep.session import execute_run
@@ -98,7 +98,7 @@ def execute(suite: Suite, common: dict[str, Any], axes: dict[str, Any]) -> None:
     console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
                   f"{len(cfg.cases)} cases x {len(cfg.backends)} backends -> {cfg.out_dir}")
     if cfg.workers or launched_rank() is not None:  # ranks print their own rows: no progress bar
-        from fibench.dist.launch import run_distributed
+        from fibench.distributed.launch import run_distributed
 
         rows, report = run_distributed(cfg, on_step=lambda text: console.print(f"[dim]{text}[/dim]"))
         if report is not None:

@@ -1,4 +1,4 @@
-"""Report parts of a multi-GPU run (fibench.dist): which GPUs the rows came from, their
+"""Report parts of a multi-GPU run (fibench.distributed): which GPUs the rows came from, their
 ceilings, and for a collective suite the bandwidth and agreement of the ranks. Pure: reads
 the loaded run folder only.
 """

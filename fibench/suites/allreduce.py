@@ -20,10 +20,10 @@ bandwidth.
 
 Cold L2 defaults to ``off``: a serving engine all-reduces the output its previous GEMM has
 just written, and nccl-tests (the usual point of comparison) times warm buffers; ``--cold-l2
-rotate`` is honoured up to 1024 collectives per graph (fibench.dist.collective).
+rotate`` is honoured up to 1024 collectives per graph (fibench.distributed.collective).
 
 The byte model counts this rank's local reads and writes (inputs, outputs); the traffic
-between GPUs is the bus bandwidth of each row (nccl-tests' algbw/busbw, fibench.dist.busbw).
+between GPUs is the bus bandwidth of each row (nccl-tests' algbw/busbw, fibench.distributed.busbw).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import ClassVar, Mapping
 import torch
 import torch.distributed as dist
 
-from fibench.dist.group import current_group
+from fibench.distributed.group import current_group
 from fibench.suites.collective import CollectiveSuite
 from fibench.suites.allreduce_trtllm import TrtllmAllReduce, release_workspace
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Work
@@ -139,7 +139,7 @@ class GlooAllReduce(_InPlaceAllReduce):
 
 
 class NcclAllReduce(_InPlaceAllReduce):
-    """torch.distributed.all_reduce over NCCL (in place; NVLS off, see fibench.dist.env)."""
+    """torch.distributed.all_reduce over NCCL (in place; NVLS off, see fibench.distributed.env)."""
 
     name: ClassVar[str] = "nccl"
     description: ClassVar[str] = "torch.distributed.all_reduce over NCCL (NVLink multicast off)"

@@ -7,7 +7,7 @@ buffer of N x tokens x hidden x 2 bytes, N x 256 int32 barrier flags and a Lampo
 3 x N x tokens x hidden x 2 bytes (x 4 in fp32; at most ~2 GiB per copy), through torch's
 CUDA symmetric memory (cuMemCreate + POSIX file-descriptor exchange, flashinfer/comm/
 torch_symmetric_memory.py); peers' buffers are mapped over NVLink/PCIe P2P. With
-TORCH_SYMM_MEM_DISABLE_MULTICAST=1 (set for every rank, fibench.dist.env) the rendezvous
+TORCH_SYMM_MEM_DISABLE_MULTICAST=1 (set for every rank, fibench.distributed.env) the rendezvous
 creates no multicast object; the fusion kernels use plain P2P loads and stores (no multimem
 instructions in flashinfer/data/include/flashinfer/comm/trtllm_allreduce_fusion.cuh). The
 unified ``create_allreduce_fusion_workspace(backend="auto")`` is not used: it may pick the
@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from fibench.dist.group import current_group
+from fibench.distributed.group import current_group
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
 
 EPS = 1e-6

@@ -14,7 +14,7 @@ class CollectiveSuite(Suite):
 
     ``fibench run`` starts one rank per GPU (``--gpus``); every rank runs every case and
     backend, and rank 0 writes one row per case x backend merged from all ranks
-    (:mod:`fibench.dist.merge`).
+    (:mod:`fibench.distributed.merge`).
     """
 
     @abc.abstractmethod

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from fibench.dist.gpus import resolve_gpus
-from fibench.dist.group import launched_rank
+from fibench.distributed.gpus import resolve_gpus
+from fibench.distributed.group import launched_rank
 from fibench.suites.collective import CollectiveSuite
 from fibench.errors import UsageError
 from fibench.measure.coldl2 import COLD_L2_MODES
@@ -196,7 +196,7 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
     Precedence: built-in defaults < the suite's defaults (cold L2, baseline) < model preset <
     explicit values (``axes`` holds the suite's own options; None means "not given").
     ``gpus`` (``--gpus``: ``N``, ``0,1`` or ``all``) makes a multi-GPU run, one worker per GPU
-    (see :mod:`fibench.dist`); a collective suite (allreduce) needs it or a torchrun launch.
+    (see :mod:`fibench.distributed`); a collective suite (allreduce) needs it or a torchrun launch.
     ``cpu_workers`` makes the same run with N workers on the CPU (gloo): the CPU path that
     tests and CI use.
 

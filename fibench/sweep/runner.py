@@ -22,7 +22,7 @@ import torch
 from fibench.measure.ceilings import Ceilings
 from fibench.measure.coldl2 import ColdL2Plan, plan_cold_l2
 from fibench.sweep.config import RunConfig
-from fibench.dist.gpus import gpus_argument
+from fibench.distributed.gpus import gpus_argument
 from fibench.env import EnvSnapshot
 from fibench.errors import KernelMapError, describe_exception
 from fibench.trace.kernel_map import KernelMap
@@ -39,7 +39,7 @@ OnRow = Callable[[Row, list[dict[str, Any]], list[dict[str, Any]]], None]
 
 class RankAgreement(Protocol):
     """What the ranks of a collective run must agree on while each runs the steps below
-    (implemented by :class:`fibench.dist.collective.Agreement`)."""
+    (implemented by :class:`fibench.distributed.collective.Agreement`)."""
 
     def plan(self, plan: ColdL2Plan) -> ColdL2Plan:
         """The cold-L2 plan every rank uses (each rank must capture the same collectives)."""
@@ -51,7 +51,7 @@ class RankAgreement(Protocol):
 @dataclass
 class RunContext:
     """What every backend of a run shares: configuration, environment, ceilings, map, and
-    on the ranks of a collective run (fibench.dist) the agreement between ranks."""
+    on the ranks of a collective run (fibench.distributed) the agreement between ranks."""
 
     cfg: RunConfig
     env: EnvSnapshot

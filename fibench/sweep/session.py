@@ -30,14 +30,14 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
         (rows, path of report.md).
 
     One process on ``cfg.device``; a multi-GPU run (``cfg.workers``) is started by
-    :func:`fibench.dist.launch.run_distributed`, whose sharded workers call this function.
+    :func:`fibench.distributed.launch.run_distributed`, whose sharded workers call this function.
 
     Raises:
         KernelMapError: the suite's kernel map is invalid (checked before measuring).
         UsageError: ``cfg.workers`` is set (a multi-GPU configuration).
     """
     if cfg.workers:
-        raise UsageError("a multi-GPU run (--gpus) is started by fibench.dist.launch.run_distributed")
+        raise UsageError("a multi-GPU run (--gpus) is started by fibench.distributed.launch.run_distributed")
     kmap = load_map(cfg.suite.name) if cfg.per_kernel else None
     writer = RunWriter(cfg.out_dir)
     env = collect_env(cfg.device.index or 0)
