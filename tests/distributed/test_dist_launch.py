@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from fibench.distributed.env import COMM_ENV
-from fibench.distributed.launch import describe_failures, run_distributed
+from fibench.distributed.launch import RankFailed, describe_failures, run_distributed
 from fibench.sweep.config import resolve_run
 from fibench.sweep.results import Status
 from fibench.sweep.session import execute_run
@@ -126,6 +126,14 @@ def test_a_process_started_by_a_users_torchrun_runs_as_its_rank(tmp_path, monkey
     assert [(r.case_id, r.rank) for r in rows] == [("rmsnorm/1", 0), ("rmsnorm/2", 0)]
     assert report == tmp_path / "report.md" and report.exists()
     assert json.loads((tmp_path / "run.json").read_text())["workers"] == ["cpu"]
+
+
+def test_a_failing_rank_is_reported_in_one_line(tmp_path):
+    cfg = resolve_run("norm", "1", ops="rmsnorm", backends="torch", cpu_workers=2, out=tmp_path)
+    cfg.options["axes"] = {"hidden": "0"}  # each rank resolves its configuration from these and fails
+    with pytest.raises(RankFailed, match=r"rank \d \(cpu\): UsageError: --hidden must be >= 1, got 0.*"
+                                         r"kept 0 finished rows"):
+        run_distributed(cfg)
 
 
 def test_failed_ranks_are_named_in_one_line():
