@@ -30,6 +30,11 @@ COMM_ENV: dict[str, str] = {
 }
 
 
+def comm_env() -> dict[str, str | None]:
+    """This process's values of the :data:`COMM_ENV` variables (for run.json)."""
+    return {k: os.environ.get(k) for k in COMM_ENV}
+
+
 def apply_comm_env(environ: MutableMapping[str, str] | None = None) -> list[str]:
     """Set :data:`COMM_ENV` in ``environ`` (default ``os.environ``), overriding other values.
 

@@ -136,7 +136,7 @@ def run_distributed(cfg: RunConfig, *, on_step: Callable[[str], None] | None = N
         rows = run_rank(dataclasses.replace(cfg, device=torch.device(device)), merge=True)
         return (rows, Path(cfg.out_dir) / "report.md") if me[0] == 0 else (rows, None)
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-    RunWriter(cfg.out_dir).write_json("run.json", cfg.to_record())
+    RunWriter(cfg.out_dir).write_json("run.json", {**cfg.to_record(), "comm_env": dict(COMM_ENV)})
     if on_step:
         on_step(f"starting {len(cfg.workers)} ranks on {', '.join(cfg.workers)} (torch.distributed elastic launch)")
     error: FibenchError | None = None

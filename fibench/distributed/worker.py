@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from fibench.distributed.ceiling import measure_allreduce_ceiling
+from fibench.distributed.env import comm_env
 from fibench.distributed.collective import Agreement, collective_run_one, rank0_only
 from fibench.distributed.group import GroupInfo, all_gather, broadcast, close_group, init_group, launched_rank
 from fibench.distributed.gpus import check_one_model
@@ -105,7 +106,7 @@ def run_collective(cfg: RunConfig, group: GroupInfo) -> list[Row]:
         writer.write_json("env.json", {**envs[0], "ranks": envs, "comm_ceiling": dataclasses.asdict(ceiling),
                                        "comm_env_notes": list(group.env_notes)})
         writer.write_json("run.json", {**cfg.to_record(), "world_size": group.world_size,
-                                       "process_group": group.backend})
+                                       "process_group": group.backend, "comm_env": comm_env()})
         _say(group, f"all-reduce ceiling {ceiling.busbw_gbps:.1f} GB/s busbw ({ceiling.method})")
 
     def on_row(row: Row, rollup: list, kernels: list) -> None:
@@ -149,7 +150,8 @@ def run_rank(cfg: RunConfig, *, merge: bool) -> list[Row]:
         if collective:
             return run_collective(cfg, group)
         if merge and group.rank == 0:
-            RunWriter(cfg.out_dir).write_json("run.json", {**cfg.to_record(), "workers": list(group.devices)})
+            RunWriter(cfg.out_dir).write_json("run.json", {**cfg.to_record(), "workers": list(group.devices),
+                                                           "comm_env": comm_env()})
         rows = run_shard(cfg, group)
         if merge:
             all_gather(len(rows))  # every rank has finished its share

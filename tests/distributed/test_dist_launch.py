@@ -49,6 +49,8 @@ def test_allreduce_on_two_gloo_ranks(tmp_path):
     text = report.read_text()
     assert "## Across ranks (2 ranks)" in text and "Collective run: every row is 2 ranks" in text
     assert json.loads((tmp_path / "launch.json").read_text())["workers"] == ["cpu", "cpu"]
+    record = json.loads((tmp_path / "run.json").read_text())  # written by rank 0, in its environment
+    assert record["comm_env"]["NCCL_NVLS_ENABLE"] == "0" and record["world_size"] == 2
 
 
 def test_sharded_sweep_matches_the_same_sweep_in_one_process(tmp_path):
@@ -125,7 +127,8 @@ def test_a_process_started_by_a_users_torchrun_runs_as_its_rank(tmp_path, monkey
     rows, report = run_distributed(cfg)
     assert [(r.case_id, r.rank) for r in rows] == [("rmsnorm/1", 0), ("rmsnorm/2", 0)]
     assert report == tmp_path / "report.md" and report.exists()
-    assert json.loads((tmp_path / "run.json").read_text())["workers"] == ["cpu"]
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["workers"] == ["cpu"] and record["comm_env"] == COMM_ENV
 
 
 def test_a_failing_rank_is_reported_in_one_line(tmp_path):
