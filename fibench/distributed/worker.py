@@ -80,6 +80,13 @@ def _row_line(row: Row) -> str:
     return f"{row.case_id} {row.backend}: {row.status.value} {median}"
 
 
+def _record(cfg: RunConfig, group: GroupInfo) -> dict[str, Any]:
+    """run.json of a multi-GPU run as a rank writes it: the configuration, every rank's
+    device, the sentence about them, and the communication environment."""
+    return {**cfg.to_record(), "workers": list(group.devices), "gpu_note": cfg.gpu_note,
+            "world_size": group.world_size, "comm_env": comm_env()}
+
+
 def run_shard(cfg: RunConfig, group: GroupInfo) -> list[Row]:
     """Run this rank's share of the cases into ``shards/rank<r>/``; returns its rows."""
     share = assign(len(cfg.cases), group.world_size)[group.rank]
@@ -105,8 +112,7 @@ def run_collective(cfg: RunConfig, group: GroupInfo) -> list[Row]:
     if writer:
         writer.write_json("env.json", {**envs[0], "ranks": envs, "comm_ceiling": dataclasses.asdict(ceiling),
                                        "comm_env_notes": list(group.env_notes)})
-        writer.write_json("run.json", {**cfg.to_record(), "world_size": group.world_size,
-                                       "process_group": group.backend, "comm_env": comm_env()})
+        writer.write_json("run.json", {**_record(cfg, group), "process_group": group.backend})
         _say(group, f"all-reduce ceiling {ceiling.busbw_gbps:.1f} GB/s busbw ({ceiling.method})")
 
     def on_row(row: Row, rollup: list, kernels: list) -> None:
@@ -150,8 +156,7 @@ def run_rank(cfg: RunConfig, *, merge: bool) -> list[Row]:
         if collective:
             return run_collective(cfg, group)
         if merge and group.rank == 0:
-            RunWriter(cfg.out_dir).write_json("run.json", {**cfg.to_record(), "workers": list(group.devices),
-                                                           "comm_env": comm_env()})
+            RunWriter(cfg.out_dir).write_json("run.json", _record(cfg, group))
         rows = run_shard(cfg, group)
         if merge:
             all_gather(len(rows))  # every rank has finished its share
