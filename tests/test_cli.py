@@ -107,7 +107,8 @@ def test_report_rerenders_an_interrupted_run(tmp_path):
 
 def test_list_and_env_json():
     listing = json.loads(invoke("list", "--json").output)
-    assert {"norm", "moe", "decode", "prefill", "mla", "activation", "rope", "gemm", "sampling"} <= set(listing["suites"])
+    assert {"norm", "moe", "decode", "prefill", "mla", "activation", "rope", "gemm", "sampling",
+            "allreduce"} <= set(listing["suites"])
     assert "flashinfer-cutlass" in listing["suites"]["moe"]["backends"]
     assert "JIT fused_moe_90" in listing["suites"]["moe"]["backends"]["flashinfer-cutlass"]["needs"]
     assert "small" in listing["presets"]

@@ -43,7 +43,7 @@ def _common(
     warmup: Annotated[Opt[int], typer.Option(help="Warm-up replays (graph) or calls before timing (default 5).")] = None,
     iters: Annotated[Opt[int], typer.Option(help="Timed samples per row (default 50).")] = None,
     graph: Annotated[bool, typer.Option("--graph/--no-graph", help="Time K calls captured in a CUDA graph, or each call with events and an L2 flush.")] = True,
-    cold_l2: Annotated[str, typer.Option("--cold-l2", help="rotate (input copies, graph walks all of them), flush (clear L2 before each timed call) or off (warm).")] = "rotate",
+    cold_l2: Annotated[Opt[str], typer.Option("--cold-l2", help="rotate (input copies, graph walks all of them), flush (clear L2 before each timed call) or off (warm); default: the suite's (rotate; allreduce: off).")] = None,
     device: Annotated[Opt[str], typer.Option(help="cuda, cuda:N or cpu (default: cuda when available).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for inputs (and routing, ragged lengths).")] = 0,
     out: Annotated[Opt[Path], typer.Option("--out", "-o", help="Run folder (default fibench-results/<suite>-<time>).")] = None,
@@ -60,6 +60,8 @@ def _common(
     max_time: Annotated[Opt[float], typer.Option("--max-time", help="With --target-noise: seconds of sampling per row at most (default 10).")] = None,
     on_throttle: Annotated[str, typer.Option("--on-throttle", help="flag: mark rows whose SM clock fell below the threshold; retry: wait 5 s and measure them again (twice at most).")] = "flag",
     throttle_threshold: Annotated[Opt[str], typer.Option("--throttle-threshold", help="Percent of the GPU's maximum SM clock below which a row is throttled (default 90).")] = None,
+    gpus: Annotated[Opt[str], typer.Option("--gpus", help="Several GPUs of this host, one process each, started by torch.distributed's launcher: N (the first N), indices (0,1) or all. A collective suite (allreduce) runs on all of them at once; any other suite shares its cases out, into one run folder.")] = None,
+    allow_mixed_gpus: Annotated[bool, typer.Option("--allow-mixed-gpus", help="Let --gpus mix GPU models (refused by default: rows would not be comparable).")] = False,
 ) -> None:
     """Template of the shared options (never called; its signature is reused)."""
 
@@ -90,6 +92,7 @@ def execute(suite: Suite, common: dict[str, Any], axes: dict[str, Any]) -> None:
     """Resolve the configuration, run the sweep with a progress bar, print the summary."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from fibench.distributed.group import launched_rank
     from fibench.report.console import console, print_summary
     from fibench.sweep.config import resolve_run
     from fibench.sweep.session import execute_run
@@ -99,8 +102,18 @@ def execute(suite: Suite, common: dict[str, Any], axes: dict[str, Any]) -> None:
     if cfg.notice:
         console.print(f"[yellow]{cfg.notice}[/yellow]")
     where = str(cfg.device) if cfg.device.type == "cuda" else "CPU (no CUDA GPU: wall-clock timings of CPU-capable backends)"
+    if cfg.workers:
+        where = f"{', '.join(cfg.workers)} ({cfg.gpu_note})"
     console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
                   f"{len(cfg.cases)} cases x {len(cfg.backends)} backends -> {cfg.out_dir}")
+    if cfg.workers or launched_rank() is not None:  # ranks print their own rows: no progress bar
+        from fibench.distributed.launch import run_distributed
+
+        rows, report = run_distributed(cfg, on_step=lambda text: console.print(f"[dim]{text}[/dim]"))
+        if report is not None:
+            print_summary(rows, cfg.baseline)
+            console.print(f"results: {cfg.out_dir / 'results.csv'}\nreport:  {report}")
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         task = progress.add_task("starting", total=len(cfg.cases) * len(cfg.backends))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fibench.report.distributed import collective_section, gpu_lines
 from fibench.report.formatting import env_rows, fmt_num, fmt_us
 from fibench.report.parity_md import parity_sections
 from fibench.report.phases import phase_tables
@@ -63,6 +64,7 @@ def _method(run: LoadedRun) -> list[str]:
     if ceil:
         lines.append(f"- SOL ceilings measured on this GPU: copy {fmt_num(ceil['copy_tbps'])} TB/s (read+write), "
                      f"bf16 GEMM {fmt_num(ceil['gemm_tflops'])} TFLOP/s ({ceil['method']}).")
+    lines += gpu_lines(run)
     shape = cfg.get("shape")
     if shape:
         lines.append(f"- Shape: {', '.join(f'{k}={v}' for k, v in shape.items())}.")
@@ -179,7 +181,8 @@ def render_report(run: LoadedRun, plots: list[tuple[str, str]] | None = None, pl
     out += _method(run)
     if rows:
         baseline, size_name = cfg.get("baseline") or cfg.get("reference") or rows[0].backend, cfg.get("size_name", "size")
-        out += _latency(rows, baseline, size_name) + _pictures(plots, plot_note) + timing_section(rows, size_name)
+        out += _latency(rows, baseline, size_name) + collective_section(rows) + _pictures(plots, plot_note)
+        out += timing_section(rows, size_name)
         out += _throughput(rows) + parity_sections(rows) + _rollup(rows, run.rollup, baseline, size_name) + _problems(rows)
         details = sorted({f"- `{r.backend}`: {r.backend_detail}" for r in rows if r.backend_detail})
         if details:

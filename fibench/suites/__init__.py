@@ -5,6 +5,7 @@ from __future__ import annotations
 from fibench.errors import lookup
 from fibench.suites.attention import DecodeSuite, MlaSuite, PrefillSuite
 from fibench.suites.activation import ActivationSuite
+from fibench.suites.allreduce import AllReduceSuite
 from fibench.suites.base import Suite
 from fibench.suites.gemm import GemmSuite
 from fibench.suites.moe import MoeSuite
@@ -14,7 +15,7 @@ from fibench.suites.sampling import SamplingSuite
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
     NormSuite(), MoeSuite(), DecodeSuite(), PrefillSuite(), MlaSuite(), ActivationSuite(), RopeSuite(), GemmSuite(),
-    SamplingSuite())}
+    SamplingSuite(), AllReduceSuite())}
 
 
 def get_suite(name: str) -> Suite:

@@ -257,6 +257,10 @@ class Suite(abc.ABC):
         default_reference: backend whose outputs others are compared against.
         default_model: preset used without ``--model`` on a GPU.
         cpu_default_model: preset used without ``--model`` when no GPU is available.
+        default_baseline: backend speedups are computed against when ``--baseline`` is not
+            given and it is among the backends run (None: the reference).
+        default_cold_l2: ``--cold-l2`` mode when none is given (the suite's docstring says why
+            when it is not "rotate").
     """
 
     name: ClassVar[str]
@@ -268,6 +272,8 @@ class Suite(abc.ABC):
     default_reference: ClassVar[str]
     default_model: ClassVar[str]
     cpu_default_model: ClassVar[str | None] = None
+    default_baseline: ClassVar[str | None] = None
+    default_cold_l2: ClassVar[str] = "rotate"
     tolerances: ClassVar[dict[str, tuple[float, float, str]]] = {}
     """Output name -> (atol, rtol, rule) where the suite needs other values than the dtype
     table of DESIGN.md (the docstring of the suite says why)."""

@@ -7,6 +7,7 @@ function that merges them and validates the combination.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from typing import Any
 
 import torch
 
+from fibench.distributed.gpus import resolve_gpus
+from fibench.distributed.group import launched_rank
+from fibench.suites.collective import CollectiveSuite
 from fibench.errors import UsageError
 from fibench.measure.coldl2 import COLD_L2_MODES
 from fibench.measure.stopping import DEFAULT_MAX_TIME_S, DEFAULT_MIN_SAMPLES, StopRule
@@ -107,6 +111,11 @@ class RunConfig:
         (run first in each case); save_tensors: store folder for inputs and outputs
         (:mod:`fibench.parity.store`); inputs_from: a store whose inputs replace the
         generated ones, checked before the run (its manifest in ``saved_inputs``).
+        workers: one device per worker of a multi-GPU run (``--gpus``; empty:
+        one process), each worker's rank in ``rank`` (None outside a worker); options: the
+        arguments of :func:`resolve_run` a worker resolves its own configuration from;
+        allow_mixed_gpus: several GPU models were allowed; gpu_note: what the report says
+        about the GPUs of a multi-GPU run.
     """
 
     suite: Suite
@@ -134,6 +143,32 @@ class RunConfig:
     timer: str = "events"
     stop: StopRule = field(default_factory=lambda: StopRule.fixed(DEFAULT_ITERS))
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    workers: tuple[str, ...] = ()
+    rank: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    allow_mixed_gpus: bool = False
+    gpu_note: str = ""
+
+
+    def to_record(self) -> dict[str, Any]:
+        """What run.json records about the run (JSON-safe), with the time it started."""
+        cases = self.cases
+        record = {
+            "suite": self.suite.name, "size_name": self.suite.size_name, "sizes": sorted({c.size for c in cases}),
+            "ops": list(dict.fromkeys(c.op for c in cases)), "backends": self.backends,
+            "reference": self.reference, "baseline": self.baseline, "dtype": cases[0].dtype if cases else "",
+            "device": str(self.device), "graph": self.graph, "cold_l2": self.cold_l2, "warmup": self.warmup,
+            "iters": self.iters, "per_kernel": self.per_kernel, "profile_calls": self.profile_calls, "jit": self.jit,
+            "nsys": self.nsys, "shape": self.shape, "command": self.command, "notice": self.notice,
+            "parity_against": self.parity_against, "save_tensors": str(self.save_tensors or "") or None,
+            "inputs_from": str(self.inputs_from or "") or None,
+            "timer": self.timer, "stop": dataclasses.asdict(self.stop), "stop_rule": self.stop.describe(),
+            "throttle": dataclasses.asdict(self.throttle),
+            "started": dt.datetime.now().isoformat(timespec="seconds"),
+        }
+        if self.workers:
+            record.update(workers=list(self.workers), gpu_note=self.gpu_note)
+        return record
 
 
 def _device(requested: str | None) -> torch.device:
@@ -187,23 +222,32 @@ def build_cases(suite: Suite, sizes: list[int], dtype: str, seed: int, ops: list
 def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: str | None = None,
                 reference: str | None = None, ops: str | None = None, dtype: str = "bf16",
                 warmup: int | None = None, iters: int | None = None, graph: bool = True,
-                cold_l2: str = "rotate", device: str | None = None, seed: int = 0,
+                cold_l2: str | None = None, device: str | None = None, seed: int = 0,
                 out: Path | None = None, per_kernel: bool | None = None, profile_calls: int | None = None,
                 jit: str = "auto", nsys: bool = False, baseline: str | None = None,
                 axes: dict[str, Any] | None = None, command: str = "", parity_against: str | None = None,
                 save_tensors: Path | None = None, inputs_from: Path | None = None, timer: str | None = None,
                 target_noise: str | float | None = None, max_time: float | None = None,
                 min_samples: int | None = None, on_throttle: str = "flag",
-                throttle_threshold: str | float | None = None) -> RunConfig:
+                throttle_threshold: str | float | None = None, gpus: str | None = None,
+                allow_mixed_gpus: bool = False, cpu_workers: int | None = None) -> RunConfig:
     """Merge defaults, the preset and explicit options into a validated :class:`RunConfig`.
 
-    Precedence: built-in defaults < model preset < explicit values (``axes`` holds the
-    suite's own options; None means "not given").
+    Precedence: built-in defaults < the suite's defaults (cold L2, baseline) < model preset <
+    explicit values (``axes`` holds the suite's own options; None means "not given").
+    ``gpus`` (``--gpus``: ``N``, ``0,1`` or ``all``) makes a multi-GPU run, one worker per GPU
+    (see :mod:`fibench.distributed`); a collective suite (allreduce) needs it or a torchrun launch.
+    ``cpu_workers`` makes the same run with N workers on the CPU (gloo): the CPU path that
+    tests and CI use.
 
     Raises:
-        UsageError: any unknown name, malformed value or contradictory combination.
+        UsageError: any unknown name, malformed value or contradictory combination, GPUs
+            of several models without ``allow_mixed_gpus``.
     """
+    options = {k: v for k, v in locals().items()
+               if k not in ("device", "out", "gpus", "allow_mixed_gpus", "cpu_workers")}
     s = get_suite(suite)
+    cold_l2 = cold_l2 or s.default_cold_l2
     size_list = parse_sizes(sizes)
     if dtype not in DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
@@ -214,6 +258,24 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
     for name, value, low in (("--warmup", warmup, 0), ("--iters", iters, 1), ("--profile-calls", profile_calls, 1)):
         if value is not None and value < low:
             raise UsageError(f"{name} must be >= {low}, got {value}")
+    workers: tuple[str, ...] = ()
+    gpu_note = ""
+    if gpus is not None or cpu_workers is not None:
+        if device is not None:
+            raise UsageError("--gpus and --device are exclusive (--gpus picks the devices)")
+        if gpus is not None and cpu_workers is not None:
+            raise UsageError("give GPUs or CPU workers, not both")
+        if gpus is not None:
+            indices, gpu_note = resolve_gpus(gpus, allow_mixed=allow_mixed_gpus)
+            workers = tuple(f"cuda:{i}" for i in indices)
+        elif cpu_workers < 1:
+            raise UsageError(f"cpu_workers must be >= 1, got {cpu_workers}")
+        else:
+            workers, gpu_note = ("cpu",) * cpu_workers, f"{cpu_workers} CPU workers (gloo; no GPU)"
+        device = workers[0]
+    elif isinstance(s, CollectiveSuite) and launched_rank() is None:
+        raise UsageError(f"{s.name} is a collective suite: pass --gpus N (N GPUs of this host, e.g. --gpus 2) "
+                         "or launch fibench under torchrun")
     dev = _device(device)
     timer_family = _timer_family(timer, dev)
     stop = _stop_rule(iters, target_noise, max_time, min_samples)
@@ -269,7 +331,9 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         per_kernel=(dev.type == "cuda") if per_kernel is None else per_kernel,
         profile_calls=profile_calls or DEFAULT_PROFILE_CALLS, jit=jit, nsys=nsys,
         out_dir=out or Path("fibench-results") / f"{s.name}-{stamp}",
-        baseline=baseline or ref, shape=resolved, command=command, notice=notice,
+        baseline=baseline or (s.default_baseline if s.default_baseline in names else None) or ref,
+        shape=resolved, command=command, notice=notice, workers=workers, options=options,
+        allow_mixed_gpus=allow_mixed_gpus, gpu_note=gpu_note,
         parity_against=parity_against, save_tensors=save_tensors, inputs_from=inputs_from,
         saved_inputs=saved_inputs,
         timer=timer_family, stop=stop, throttle=throttle,

@@ -1,8 +1,8 @@
 """The result row: one case x backend, with a validator that refuses illegal states.
 
 CSV columns are the field names, units in the names (``_us`` microseconds, ``_s`` seconds,
-``_mhz``, ``tflops`` = 1e12 FLOP/s, ``tbps`` = 1e12 bytes/s, ``_frac`` and ``_pct``
-fractions and percentages), with the suite's axes (``hidden``, ``kv_len``, ...) as columns
+``_mhz``, ``tflops`` = 1e12 FLOP/s, ``tbps`` = 1e12 bytes/s, ``gbps`` = 1e9 bytes/s (as
+nccl-tests reports bus bandwidth), ``_frac`` and ``_pct`` fractions and percentages), with the suite's axes (``hidden``, ``kv_len``, ...) as columns
 right after ``size``. Nested data (worst elements, rollup ops, case info) goes to the JSONL
 file only.
 """
@@ -53,6 +53,9 @@ class Row:
     notes: str = ""
     device: str = ""
     gpu_name: str = ""
+    gpus: str = ""  # CUDA device indices that produced the row ("1"; "0,1" for a collective row)
+    rank: int | None = None  # worker rank of a sharded run (None: single process or merged collective)
+    world_size: int | None = None  # ranks taking part in a collective row
     timer: str = ""  # stable name of the timer actually used (fibench.measure.timers.TIMERS)
     timer_requested: str = ""  # --timer: events | cupti | auto | wall
     cold_l2_requested: str = ""
@@ -93,6 +96,10 @@ class Row:
     tbps: float | None = None
     sol_bw_pct: float | None = None
     sol_flops_pct: float | None = None
+    algbw_gbps: float | None = None  # collective: bytes of the buffer / slowest rank's median
+    busbw_gbps: float | None = None  # collective: algbw x the bus factor (nccl-tests PERFORMANCE.md)
+    busbw_sol_pct: float | None = None  # busbw against the collective ceiling measured at the start
+    rank_spread_us: float | None = None  # collective: slowest minus fastest rank's median
     parity_verdict: str = ""  # pass | fail | reference | n/a
     parity_rule: str = ""
     atol: float | None = None
@@ -155,6 +162,7 @@ class Row:
     pair_max_err_over_tol: float | None = None
     pair_nan_count: int | None = None
     pair_inf_count: int | None = None
+    ranks_bitwise_equal: bool | None = None  # collective: every rank's outputs are bit-identical
     kernel_sum_us: float | None = None
     span_us: float | None = None
     kernels_per_call: float | None = None

@@ -16,39 +16,53 @@ import gc
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 
 from fibench.measure.ceilings import Ceilings
 from fibench.measure.coldl2 import ColdL2Plan, plan_cold_l2
 from fibench.sweep.config import RunConfig
+from fibench.distributed.gpus import gpus_argument
 from fibench.env import EnvSnapshot
 from fibench.errors import KernelMapError, describe_exception
 from fibench.trace.kernel_map import KernelMap
-from fibench.suites.needs import check_needs
 from fibench.parity.determinism import graph_vs_eager
+from fibench.suites.needs import NeedsCheck, check_needs
 from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
 from fibench.parity.pairwise import pair_row_fields
 from fibench.parity.store import load_saved_inputs
 from fibench.trace.profiling import KernelTrace, trace_calls
 from fibench.sweep.results import Row, Status
 from fibench.trace.rollup import rollup
-from fibench.suites.base import Case, Inputs, Launch, Outputs
+from fibench.suites.base import Backend, Case, Inputs, Launch, Outputs
 from fibench.measure.timing import Timing, run_timing
 
 OnRow = Callable[[Row, list[dict[str, Any]], list[dict[str, Any]]], None]
 
 
+class RankAgreement(Protocol):
+    """What the ranks of a collective run must agree on while each runs the steps below
+    (implemented by :class:`fibench.distributed.collective.Agreement`)."""
+
+    def plan(self, plan: ColdL2Plan) -> ColdL2Plan:
+        """The cold-L2 plan every rank uses (each rank must capture the same collectives)."""
+
+    def outputs(self, backend: str, outputs: Outputs) -> None:
+        """Record this rank's outputs of ``backend`` (ranks are compared bit for bit)."""
+
+
 @dataclass
 class RunContext:
-    """What every backend of a run shares: configuration, environment, ceilings, map."""
+    """What every backend of a run shares: configuration, environment, ceilings, map, and
+    on the ranks of a collective run (fibench.distributed) the agreement between ranks."""
 
     cfg: RunConfig
     env: EnvSnapshot
     ceilings: Ceilings | None
     kmap: KernelMap | None
     store: Any = None  # fibench.parity.store.TensorStore when --save-tensors
+    agreement: RankAgreement | None = None
 
 
 def fresh_tensors(launch: Launch) -> dict[str, torch.Tensor]:
@@ -70,15 +84,18 @@ def call_once(launch: Launch, device: torch.device, first: bool = False, *, pari
 
 
 def repro_command(cfg: RunConfig, case: Case, backend: str) -> str:
-    """A ``fibench run`` command that reproduces one row."""
+    """A ``fibench run`` command that reproduces one row (with ``--gpus`` for the ranks of a
+    collective run; a sharded worker's row reproduces on one GPU)."""
     shape = " ".join(a.argument(case.params[a.name]) for a in cfg.suite.axes)
     parts = [f"fibench run {cfg.suite.name} --model {case.params['model']} {shape}".rstrip(),
              f"--op {case.op} --sizes {case.size} --backends {backend} --reference {cfg.reference}",
              f"--dtype {case.dtype} --cold-l2 {cfg.cold_l2} --seed {case.seed}",
-             f"--warmup {cfg.warmup} --device {cfg.device.type} --timer {cfg.timer}"]
+             f"--warmup {cfg.warmup} --timer {cfg.timer}"]
     stop = cfg.stop
     parts.append(f"--target-noise {stop.target_pct:g}% --min-samples {stop.min_samples} --max-time {stop.max_time_s:g}"
                  if stop.adaptive else f"--iters {stop.min_samples}")
+    gpus = gpus_argument(cfg.workers) if cfg.workers else None
+    parts.append(f"--gpus {gpus}" if gpus else f"--device {cfg.device.type}")
     if not cfg.graph:
         parts.append("--no-graph")
     if cfg.parity_against and cfg.parity_against != backend:
@@ -94,7 +111,8 @@ def _base_row(ctx: RunContext, case: Case, backend: str) -> dict[str, Any]:
                 model=str(case.params.get("model", "")), backend=backend,
                 axes={a.name: case.params[a.name] for a in cfg.suite.axes},
                 params=json.dumps(case.params, sort_keys=True), is_reference=backend == cfg.reference,
-                device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu",
+                device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu", rank=cfg.rank,
+                gpus=str(cfg.device.index) if cfg.device.type == "cuda" and cfg.device.index is not None else "",
                 cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup, timer_requested=cfg.timer,
                 command=repro_command(cfg, case, backend))
 
@@ -106,14 +124,15 @@ def _cpu_plan(requested: str, mutates: bool) -> ColdL2Plan:
 def plan_factory(ctx: RunContext, inputs: Inputs, launch: Launch) -> Callable[[bool], ColdL2Plan]:
     """Cold-L2 planner for one launch (see :func:`fibench.measure.coldl2.plan_cold_l2`)."""
     cfg = ctx.cfg
+    agree = ctx.agreement.plan if ctx.agreement else (lambda p: p)
     if cfg.device.type != "cuda":
-        return lambda graph: _cpu_plan(cfg.cold_l2, bool(launch.mutates))
+        return lambda graph: agree(_cpu_plan(cfg.cold_l2, bool(launch.mutates)))
 
     def plan(graph: bool) -> ColdL2Plan:
         free, _ = torch.cuda.mem_get_info(cfg.device)
-        return plan_cold_l2(cfg.cold_l2, graph=graph, l2_bytes=ctx.env.l2_cache_bytes or 0,
-                            traffic_bytes=inputs.work.bytes_total, set_bytes=launch.read_bytes(),
-                            free_bytes=free, mutates=bool(launch.mutates))
+        return agree(plan_cold_l2(cfg.cold_l2, graph=graph, l2_bytes=ctx.env.l2_cache_bytes or 0,
+                                  traffic_bytes=inputs.work.bytes_total, set_bytes=launch.read_bytes(),
+                                  free_bytes=free, mutates=bool(launch.mutates)))
     return plan
 
 
@@ -202,6 +221,8 @@ def _parity_step(ctx: RunContext, case: Case, name: str, launch: Launch, ref: Ou
     first eager call's outputs)."""
     cfg = ctx.cfg
     out = call_once(launch, cfg.device, parity=True)
+    if ctx.agreement:
+        ctx.agreement.outputs(name, out)
     fields["deterministic"] = outputs_bitwise_equal(out, call_once(launch, cfg.device, parity=True))
     graph = graph_vs_eager(launch, fresh_tensors(launch), cfg.device, out)
     fields["graph_deterministic"] = graph.equal
@@ -241,6 +262,13 @@ def _timing_step(ctx: RunContext, case: Case, inputs: Inputs, name: str, launch:
     return plan_for
 
 
+def support_check(ctx: RunContext, backend: Backend, case: Case) -> NeedsCheck:
+    """Whether ``backend`` can run ``case`` here: its own limits, then its needs against
+    the device and ``--jit`` (``reason`` is None when it can)."""
+    reason = backend.unsupported_reason(case)
+    return NeedsCheck(reason) if reason else check_needs(backend.needs, ctx.cfg.device, ctx.cfg.jit)
+
+
 def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
                 ref: Outputs | None, ref_reason: str, *, against: Outputs | None = None, against_reason: str = "",
                 on_outputs: Callable[[str, Outputs], None] | None = None) -> tuple[Row, list, list]:
@@ -255,13 +283,11 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
     """
     cfg = ctx.cfg
     fields = _base_row(ctx, case, name)
+    check = support_check(ctx, cfg.suite.backends[name](), case)
+    if check.reason:
+        return Row(status=Status.UNSUPPORTED, reason=check.reason, **fields), [], []
     backend = cfg.suite.backends[name]()
-    reason = backend.unsupported_reason(case)
-    check = None if reason else check_needs(backend.needs, cfg.device, cfg.jit)
-    reason = reason or (check.reason if check else None)
-    if reason:
-        return Row(status=Status.UNSUPPORTED, reason=reason, **fields), [], []
-    notes = list(check.notes) if check else []
+    notes = list(check.notes)
     rollup_recs: list = []
     kernel_recs: list = []
     status = Status.OK
@@ -300,7 +326,7 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
     """Outputs of the reference backend on ``case`` (None and the reason if it cannot run)."""
     cfg = ctx.cfg
     backend = cfg.suite.backends[cfg.reference]()
-    reason = backend.unsupported_reason(case) or check_needs(backend.needs, cfg.device, cfg.jit).reason
+    reason = support_check(ctx, backend, case).reason
     if reason:
         return None, f"reference {cfg.reference} unsupported: {reason}"
     try:
@@ -309,8 +335,21 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
         return None, f"reference {cfg.reference} failed: {describe_exception(exc, 200)}"
 
 
-def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | None = None) -> list[Row]:
-    """Run every case x backend of ``ctx.cfg``; returns the rows (also given to ``on_row``)."""
+RunOne = Callable[..., tuple[Row, list, list]]
+"""``run_one(ctx, case, inputs, name, ref, ref_reason, *, against, against_reason, on_outputs)``:
+:func:`run_backend`'s signature (a collective run wraps it)."""
+"""(ctx, case, inputs, backend name, reference outputs or None, why no reference) -> (row,
+rollup records, kernel records): the signature of :func:`run_backend`."""
+
+
+def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | None = None, *,
+              run_one: RunOne = run_backend) -> list[Row]:
+    """Run every case x backend of ``ctx.cfg``; returns the rows (also given to ``on_row``).
+
+    Args:
+        run_one: measures one backend on one case (:func:`run_backend`; a collective run
+            passes a wrapper that makes the ranks agree and merges their rows).
+    """
     cfg = ctx.cfg
     rows: list[Row] = []
     for case in cfg.cases:
@@ -344,9 +383,9 @@ def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | N
         for name in cfg.backends:
             if on_step:
                 on_step(f"{case.case_id}: {name}")
-            row, rollup_recs, kernel_recs = run_backend(ctx, case, inputs, name, ref, ref_reason,
-                                                        against=kept.get(cfg.parity_against or ""),
-                                                        against_reason=against_reason, on_outputs=keep)
+            row, rollup_recs, kernel_recs = run_one(ctx, case, inputs, name, ref, ref_reason,
+                                                    against=kept.get(cfg.parity_against or ""),
+                                                    against_reason=against_reason, on_outputs=keep)
             if name == cfg.parity_against and name not in kept:
                 against_reason = f"{name} {row.status.value}: {row.reason or 'no outputs'}"
             if ctx.store is not None:

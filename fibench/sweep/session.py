@@ -8,10 +8,10 @@ imports Typer or Rich.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from pathlib import Path
 from typing import Callable
 
+from fibench.errors import UsageError
 from fibench.measure.ceilings import Ceilings, measure_ceilings
 from fibench.sweep.config import RunConfig
 from fibench.env import collect_env
@@ -30,9 +30,15 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
     Returns:
         (rows, path of report.md).
 
+    One process on ``cfg.device``; a multi-GPU run (``cfg.workers``) is started by
+    :func:`fibench.distributed.launch.run_distributed`, whose sharded workers call this function.
+
     Raises:
         KernelMapError: the suite's kernel map is invalid (checked before measuring).
+        UsageError: ``cfg.workers`` is set (a multi-GPU configuration).
     """
+    if cfg.workers:
+        raise UsageError("a multi-GPU run (--gpus) is started by fibench.distributed.launch.run_distributed")
     kmap = load_map(cfg.suite.name) if cfg.per_kernel else None
     writer = RunWriter(cfg.out_dir)
     env = collect_env(cfg.device.index or 0)
@@ -44,24 +50,12 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
         ceilings = measure_ceilings(cfg.device)
         env_data["ceilings"] = dataclasses.asdict(ceilings)
     writer.write_json("env.json", env_data)
-    run_info = {
-        "suite": cfg.suite.name, "size_name": cfg.suite.size_name, "sizes": sorted({c.size for c in cfg.cases}),
-        "ops": list(dict.fromkeys(c.op for c in cfg.cases)), "backends": cfg.backends,
-        "reference": cfg.reference, "baseline": cfg.baseline, "dtype": cfg.cases[0].dtype if cfg.cases else "",
-        "device": str(cfg.device), "graph": cfg.graph, "cold_l2": cfg.cold_l2, "warmup": cfg.warmup,
-        "iters": cfg.iters, "per_kernel": cfg.per_kernel, "profile_calls": cfg.profile_calls, "jit": cfg.jit,
-        "nsys": cfg.nsys, "shape": cfg.shape, "command": cfg.command, "notice": cfg.notice,
-        "parity_against": cfg.parity_against, "save_tensors": str(cfg.save_tensors or "") or None,
-        "inputs_from": str(cfg.inputs_from or "") or None,
-        "timer": cfg.timer, "stop": dataclasses.asdict(cfg.stop), "stop_rule": cfg.stop.describe(),
-        "throttle": dataclasses.asdict(cfg.throttle),
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-    }
+    run_info = cfg.to_record()
     writer.write_json("run.json", run_info)
     store = None
     if cfg.save_tensors is not None:  # manifest: the run's options and the machine (versions, GPU, driver)
         store = TensorStore(cfg.save_tensors, suite=cfg.suite.name, run=run_info, env=env_data)
-    ctx = RunContext(cfg, env, ceilings, kmap, store)
+    ctx = RunContext(cfg, env, ceilings, kmap, store=store)
 
     def handle(row: Row, rollup_recs: list, kernel_recs: list) -> None:
         writer.append(row, rollup_recs, kernel_recs)
