@@ -44,6 +44,13 @@ _CONTRACTIONS = (
 )
 
 
+class DynamicText(str):
+    """A string constant whose value depends on the run: the alternatives of a name
+    bound in several branches (``"CUDA not available | needs SM80+"``) or a value with
+    placeholders. :func:`render` substitutes it like any constant but marks the reason
+    dynamic, and :func:`const_value` does not treat it as a constant."""
+
+
 @dataclass(frozen=True)
 class Rendered:
     """A reason as text; ``dynamic`` is true when any part of it is a placeholder."""
@@ -77,7 +84,7 @@ def _parts(node: ast.expr, consts: Mapping[str, str]) -> list[tuple[str, bool]]:
     if isinstance(node, ast.Constant):
         return [(str(node.value), False)] if node.value is not None else []
     if isinstance(node, ast.Name) and node.id in consts:
-        return [(consts[node.id], False)]
+        return [_named(consts[node.id])]
     if isinstance(node, ast.JoinedStr):
         out: list[tuple[str, bool]] = []
         for value in node.values:
@@ -98,6 +105,8 @@ def _parts(node: ast.expr, consts: Mapping[str, str]) -> list[tuple[str, bool]]:
             return _format(template, node, consts)
     if isinstance(node, ast.IfExp):
         return _parts(node.body, consts) + [(" | ", False)] + _parts(node.orelse, consts)
+    if _is_str_of_name(node, consts):
+        return _inline(node.args[0], consts)
     if isinstance(node, (ast.JoinedStr, ast.BinOp)):  # other operators: not text we can show
         return [("{" + placeholder_name(node) + "}", True)]
     return _inline(node, consts)
@@ -108,10 +117,25 @@ def _inline(node: ast.expr, consts: Mapping[str, str]) -> list[tuple[str, bool]]
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)):
         return [(str(node.value), False)]
     if isinstance(node, ast.Name) and node.id in consts:
-        return [(consts[node.id], False)]
+        return [_named(consts[node.id])]
     if isinstance(node, (ast.JoinedStr, ast.BinOp)):
         return _parts(node, consts)
+    if _is_str_of_name(node, consts):
+        return _inline(node.args[0], consts)
     return [("{" + placeholder_name(node) + "}", True)]
+
+
+def _named(value: str) -> tuple[str, bool]:
+    return value, isinstance(value, DynamicText)
+
+
+def _is_str_of_name(node: ast.expr, consts: Mapping[str, str]) -> bool:
+    """``str(NAME)`` where NAME is a known string (``reason=str(_SKIP)``)."""
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "str"
+        and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.Name)
+        and node.args[0].id in consts
+    )
 
 
 def placeholder_name(node: ast.expr) -> str:

@@ -24,33 +24,14 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Mapping
 
 from fibench.audit.skips import marks
+from fibench.audit.skips.aliases import AliasDefinition, Deferred, PendingUse
 from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_marks
-from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text, last_component
+from fibench.audit.skips.modules import join_module
+from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text
 from fibench.audit.skips.reasons import const_value
 from fibench.audit.skips.site import Site
 
 MARK_POSITIONS = ("decorator", "class decorator", "pytestmark", "param", "applymarker")
-
-
-@dataclass(frozen=True)
-class PendingUse:
-    """A name imported from another module, used where a mark goes."""
-
-    module: str  # last component of the module it was imported from ("utils")
-    name: str  # the name in that module
-    site: Site  # the use site, filled from the definition once resolved
-    call: ast.Call | None = None  # set when the name is called (a mark factory)
-    consts: Mapping[str, str] | None = None  # string constants at the call, for its arguments
-
-
-@dataclass(frozen=True)
-class AliasDefinition:
-    """A mark instance bound to a module-level name: what the mark says, and the site
-    it is at its definition (kept when nothing uses it)."""
-
-    name: str
-    fields: marks.MarkFields
-    site: Site
 
 
 @dataclass(frozen=True)
@@ -72,6 +53,7 @@ class ModuleSites:
     definitions: list[AliasDefinition] = field(default_factory=list)
     used_aliases: set[str] = field(default_factory=set)
     factories: list[Factory] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
 
 
 def marker_lines(text: str, words: Iterable[str]) -> list[int]:
@@ -98,6 +80,7 @@ class ModuleWalker:
         self.ns = ModuleNames()
         self.consts: dict[str, str] = self.ns.consts  # string constants visible where the walk is
         self.aliases: dict[str, marks.MarkFields] = {}  # module-level mark aliases
+        self.deferred: dict[str, Deferred] = {}  # aliases whose mark is defined in another module
         self.factories: dict[str, Factory] = {}  # module-level functions that return a mark
         self._calling: ast.Call | None = None  # the call whose callee is being visited
         self.where = _Where()
@@ -127,10 +110,7 @@ class ModuleWalker:
         """Collect module-level names first, then walk the whole module."""
         self.ns.collect(self.tree.body)
         for name, call in self.ns.mark_aliases.items():
-            fields = marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts)
-            self.aliases[name] = fields
-            site = self._site(fields, call.lineno, alias=name, via="alias definition")
-            self.out.definitions.append(AliasDefinition(name, fields, site))
+            self._define(name, marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts), call.lineno)
         maybe = None if self.text is None else set(factory_names(self.text))
         for func in self.ns.functions:
             returns = returned_marks(func, self.ns.qual) if maybe is None or func.name in maybe else []
@@ -138,12 +118,63 @@ class ModuleWalker:
                 self.factories[func.name] = Factory(self.rel, func.name, func, tuple(returns), self.ns.consts)
                 self.ns.alias_nodes.update(id(r.call) for r in returns)  # its calls are the sites
         self.out.factories = list(self.factories.values())
+        self._bound_aliases()
         if self.text is not None:
-            words = ["skip", "xfail", *self.ns.marker_words(), *self.factories, *self.extra_markers]
+            words = ["skip", "xfail", *self.ns.marker_words(), *self.factories, *self.aliases, *self.deferred,
+                     *self.extra_markers]
             self.marked = marker_lines(self.text, words)
         for stmt in self.tree.body:
             self.visit(stmt)
         return self.out
+
+    def _define(self, name: str, fields: marks.MarkFields, line: int, copy_of: str = "") -> None:
+        self.aliases[name] = fields
+        site = self._site(fields, line, alias=name, via="alias definition")
+        self.out.definitions.append(AliasDefinition(name, fields, site, (self.rel, copy_of) if copy_of else None))
+
+    def _bound_aliases(self) -> None:
+        """Names bound to a mark factory's call (``requires_x = _requires("x")``) or
+        copied from an alias (``b = a``); those depending on another module are deferred."""
+        for name, call in self.ns.bound_calls.items():
+            if isinstance(call.func, ast.Name) and call.func.id in self.factories:
+                self.ns.alias_nodes.add(id(call))
+                self.out.used_aliases.add(call.func.id)  # the factory's mark lives on in the alias
+                self._define(name, factory_fields(self.factories[call.func.id], call, self.ns.consts), call.lineno)
+            elif (imported := self._imported_target(call.func)) is not None:
+                self._defer(name, imported, call, call.lineno)
+        pending = dict(self.ns.copies)
+        progress = True
+        while pending and progress:
+            progress = False
+            for name, (source, line) in list(pending.items()):
+                if source in self.aliases:
+                    self._define(name, self.aliases[source], line, copy_of=source)
+                elif source in self.deferred:
+                    self._defer(name, ("", source), None, line)
+                elif (imported := self._imported_target(ast.Name(id=source))) is not None:
+                    self._defer(name, imported, None, line)
+                else:
+                    continue  # not (yet) a mark: perhaps a copy later in this loop makes it one
+                del pending[name]
+                progress = True
+
+    def _imported_target(self, node: ast.expr) -> tuple[str, str] | None:
+        """(dotted module, name there) for an imported name or ``module.attr``."""
+        if isinstance(node, ast.Name) and node.id in self.ns.imported:
+            module, original = self.ns.imported[node.id]
+            return (module, original) if module else None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in self.ns.imported:
+            module, name = self.ns.imported[node.value.id]
+            return join_module(module, name), node.attr
+        return None
+
+    def _defer(self, name: str, target: tuple[str, str], call: ast.Call | None, line: int) -> None:
+        module, original = target
+        if module and original not in self.extra_markers:
+            return  # no scanned file defines a mark or a factory of that name
+        place = self._site(marks.MarkFields(""), line, alias=name, via="alias definition")
+        self.deferred[name] = Deferred(name, module, original, call, dict(self.ns.consts), place)
+        self.out.deferred.append(self.deferred[name])
 
     def visit(self, node: ast.AST) -> None:
         """Visit one node: a handler for the node types that matter, else its children."""
@@ -272,10 +303,10 @@ class ModuleWalker:
             self._calling = None
             self._visit_all(node.args + [kw.value for kw in node.keywords])
 
-    def _pending(self, module: str, name: str, line: int) -> None:
-        call = self._calling
+    def _pending(self, module: str, name: str, line: int, in_file: str = "") -> None:
+        call = None if in_file else self._calling
         site = self._site(marks.MarkFields(""), call.lineno if call else line)
-        self.out.pending.append(PendingUse(module, name, site, call, dict(self.consts) if call else None))
+        self.out.pending.append(PendingUse(module, name, site, call, dict(self.consts) if call else None, in_file))
 
     def _reference(self, node: ast.Name | ast.Attribute) -> None:
         if id(node) in self.ns.alias_nodes:
@@ -289,6 +320,8 @@ class ModuleWalker:
                 return
             if node.id in self.aliases:
                 self._use_alias(node.id, node.lineno)
+            elif node.id in self.deferred and self.where.via in MARK_POSITIONS:
+                self._pending("", node.id, node.lineno, in_file=self.rel)
             elif self.where.via in MARK_POSITIONS:
                 self._maybe_pending(node.id, node.lineno)
             return
@@ -299,8 +332,7 @@ class ModuleWalker:
             and not (target or "").startswith("pytest")
         ):
             module, name = self.ns.imported[node.value.id]
-            full = f"{module}.{name}" if module else name
-            self._pending(last_component(full), node.attr, node.lineno)
+            self._pending(join_module(module, name), node.attr, node.lineno)
             return
         self.visit(node.value)
 
@@ -309,7 +341,7 @@ class ModuleWalker:
             return
         if name in self.ns.imported:
             module, original = self.ns.imported[name]
-            modules = [last_component(module)] if module else []
+            modules = [module] if module else []
         else:
             original, modules = name, self.ns.star_modules
         for module in modules:
