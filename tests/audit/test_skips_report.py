@@ -54,7 +54,7 @@ def test_category_and_kind_tables(markdown):
 def test_reason_groups_list_files_and_rules(markdown):
     assert ("| FA3 is NOT supported on {device}! | 2 | runtime skip 2 | `test_dynamic.py` (1), "
             "`test_runtime.py` (1) | `feature-unsupported` |") in markdown
-    assert "| SM90 is required | 2 | skipif 2 | `test_aliases.py` (2) | `hw-gpu-arch` |" in markdown
+    assert "| SM90 is required | 2 | skipif 2 | `test_aliases.py` (2) | `cond-hw-arch` |" in markdown
     assert "| kept for later | 1 | xfail 1 | `helpers.py` (1) | (none) |" in markdown
 
 

@@ -56,7 +56,7 @@ def run_audit(options: AuditOptions) -> AuditResult:
 
 def sites_frame(sites: list[Site]) -> pd.DataFrame:
     """One row per site, columns in :data:`fibench.audit.skips.site.COLUMNS` order."""
-    return pd.DataFrame([asdict(s) for s in sites], columns=list(COLUMNS))
+    return pd.DataFrame([{c: getattr(s, c) for c in COLUMNS} for s in sites], columns=list(COLUMNS))
 
 
 def runtime_frame(runtime: JunitSummary) -> pd.DataFrame:

@@ -15,8 +15,9 @@ String constants the walker can see cheaply are substituted for their names:
 module-level ones (``MSG = "..."``), those bound in a class body (for its method
 decorators), and those bound exactly once in the enclosing function.
 :func:`group_key` lower-cases the text, turns every placeholder into ``{}``, expands
-contractions and drops punctuation and spacing, so reasons that differ only in their
-dynamic parts, case, whitespace or punctuation share one key.
+contractions and drops punctuation, hyphens and spacing, so reasons that differ only in
+their dynamic parts, case, spelling of a compound ("CuTe-DSL" / "CuteDSL"), whitespace
+or punctuation share one key.
 """
 
 from __future__ import annotations
@@ -218,12 +219,19 @@ def _format(template: str, call: ast.Call, consts: Mapping[str, str]) -> list[tu
 
 
 def group_key(text: str) -> str:
-    """Normalised key: lower case, placeholders as ``{}``, contractions expanded,
-    punctuation and spacing dropped. Empty text (no reason) gives an empty key."""
+    """Normalised key: lower case, placeholders as ``{}``, contractions expanded, then
+    punctuation, hyphens, underscores and spaces dropped altogether, so "CuTe-DSL not
+    available", "CuteDSL not available" and "cute dsl not  available." share the key
+    ``cutedslnotavailable``, and "sm_100" / "SM 100" / "SM100" read alike. Comparison
+    signs and version dots survive (``>=``, ``12.8``), and a space stays between two
+numbers. Empty text gives an empty key."""
     lowered = _PLACEHOLDER.sub(" {} ", text.lower())
     for pattern, replacement in _CONTRACTIONS:
         lowered = pattern.sub(replacement, lowered)
-    return " ".join(_TOKEN.findall(lowered))
+    key = ""
+    for token in _TOKEN.findall(lowered.replace("_", " ")):
+        key += " " + token if key[-1:].isdigit() and token[:1].isdigit() else token  # "1 2" is not "12"
+    return key
 
 
 def key_pattern(key: str) -> re.Pattern[str] | None:

@@ -25,6 +25,7 @@ from typing import Iterable, Iterator, Mapping
 
 from fibench.audit.skips import marks
 from fibench.audit.skips.aliases import AliasDefinition, Deferred, PendingUse
+from fibench.audit.skips.conditions import Binding, Definitions, bindings
 from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_marks
 from fibench.audit.skips.modules import join_module
 from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text
@@ -85,6 +86,9 @@ class ModuleWalker:
         self._calling: ast.Call | None = None  # the call whose callee is being visited
         self.where = _Where()
         self.scope: list[str] = []
+        self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # enclosing functions, outermost first
+        self._locals: dict[int, dict[str, list[Binding]]] = {}  # bindings per function, worked out when needed
+        self.defs: Definitions | None = None
         self.out = ModuleSites(rel)
         self._dispatch = {
             ast.FunctionDef: self._function,
@@ -109,13 +113,14 @@ class ModuleWalker:
     def walk(self) -> ModuleSites:
         """Collect module-level names first, then walk the whole module."""
         self.ns.collect(self.tree.body)
+        self.defs = Definitions(self.tree.body)
         for name, call in self.ns.mark_aliases.items():
             self._define(name, marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts), call.lineno)
         maybe = None if self.text is None else set(factory_names(self.text))
         for func in self.ns.functions:
             returns = returned_marks(func, self.ns.qual) if maybe is None or func.name in maybe else []
             if returns:
-                self.factories[func.name] = Factory(self.rel, func.name, func, tuple(returns), self.ns.consts)
+                self.factories[func.name] = Factory(self.rel, func.name, func, tuple(returns), self.ns.consts, self.defs)
                 self.ns.alias_nodes.update(id(r.call) for r in returns)  # its calls are the sites
         self.out.factories = list(self.factories.values())
         self._bound_aliases()
@@ -128,6 +133,8 @@ class ModuleWalker:
         return self.out
 
     def _define(self, name: str, fields: marks.MarkFields, line: int, copy_of: str = "") -> None:
+        if not fields.condition_defs and fields.condition:
+            fields = replace(fields, condition_defs=self.explain(fields.condition))
         self.aliases[name] = fields
         site = self._site(fields, line, alias=name, via="alias definition")
         self.out.definitions.append(AliasDefinition(name, fields, site, (self.rel, copy_of) if copy_of else None))
@@ -215,9 +222,11 @@ class ModuleWalker:
             self._visit_all(node.decorator_list)
         self._visit_all(node.args.defaults + node.args.kw_defaults)
         self.scope.append(node.name)
+        self.functions.append(node)
         local = FunctionStrings(self.ns.consts, node.body)
         with self._at(function=qualname, context=context, via="call", guards=(), param_id=""), self._names_in(local):
             self._visit_all(node.body)
+        self.functions.pop()
         self.scope.pop()
 
     def _class(self, node: ast.ClassDef) -> None:
@@ -352,13 +361,28 @@ class ModuleWalker:
         self.out.sites.append(self._site(self.aliases[name], line, alias=name))
 
     # ---- sites -------------------------------------------------------------------------
+    def explain(self, text: str) -> str:
+        """What the names in ``text`` are bound to here: the enclosing functions' locals
+        (innermost first), then the module (see :mod:`fibench.audit.skips.conditions`)."""
+        if not text or self.defs is None:
+            return ""
+        local: dict[str, list[Binding]] = {}
+        for func in self.functions:  # outermost first: inner bindings win
+            if id(func) not in self._locals:
+                self._locals[id(func)] = bindings(func.body)
+            local.update(self._locals[id(func)])
+        return self.defs.explain(text, local)
+
     def _site(self, fields: marks.MarkFields, line: int, alias: str = "", via: str | None = None) -> Site:
         where = self.where
+        guard = " and ".join(where.guards)
+        own = "" if fields.condition_defs else fields.condition
         place = Site(
             file=self.rel, line=line, function=where.function, context=where.context, kind="",
-            via=via or where.via, condition="", guard=" and ".join(where.guards), strict="", raises="",
+            via=via or where.via, condition="", guard=guard, strict="", raises="",
             reason="", reason_source="", group_key="", dynamic=False, unconditional=False, module="",
             minversion="", alias=alias, param_id=where.param_id,
+            condition_defs=self.explain("\n".join(part for part in (own, guard) if part)),
         )
         return marks.with_fields(place, fields)
 
