@@ -50,6 +50,7 @@ class ModuleMap:
     def __init__(self, rels: Iterable[str]):
         self._by_parts: dict[tuple[str, ...], list[str]] = {}
         self._tails: dict[tuple[str, ...], list[str]] = {}
+        self._cache: dict[tuple[str, str], str | None] = {}  # (importer's directory, module) -> file
         for rel in rels:
             parts = module_parts(rel)
             if not parts:
@@ -61,6 +62,12 @@ class ModuleMap:
     def resolve(self, importer: str, module: str) -> str | None:
         """The scanned file that ``module`` (dotted, leading dots for a relative import)
         names when imported from ``importer`` (a relative path), or None."""
+        key = (str(PurePosixPath(importer).parent), module)
+        if key not in self._cache:
+            self._cache[key] = self._resolve(importer, module)
+        return self._cache[key]
+
+    def _resolve(self, importer: str, module: str) -> str | None:
         level = len(module) - len(module.lstrip("."))
         parts = tuple(p for p in module[level:].split(".") if p)
         if level:

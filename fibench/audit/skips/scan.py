@@ -25,6 +25,7 @@ from fibench.audit.skips.factories import factory_names, unused_factory_site
 from fibench.audit.skips.modules import ModuleMap
 from fibench.audit.skips.site import Site
 from fibench.audit.skips.sources import Note, decode_source, find_sources
+from fibench.audit.skips.testindex import ModuleIndex, build_index
 from fibench.audit.skips.walker import ModuleSites, ModuleWalker
 
 
@@ -34,11 +35,13 @@ class ScanResult:
 
     root: Path
     files_found: int = 0  # Python files found under root
-    files_walked: int = 0  # parsed into an AST and walked (they mention skip/xfail or an alias)
-    files_checked: int = 0  # only compiled: nothing in them can skip (syntax checked)
+    files_walked: int = 0  # walked for sites (they mention skip/xfail or an alias)
+    files_checked: int = 0  # only indexed for tests and helpers: nothing in them can skip
     sites: list[Site] = field(default_factory=list)
     unparsable: list[Note] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    indexes: list[ModuleIndex] = field(default_factory=list)  # every parsed file, for the tests a site reaches
+    module_map: ModuleMap = field(default_factory=lambda: ModuleMap(()))
 
 
 _ALIAS_DEFINITION = re.compile(r"^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=[^=\n][^\n]*\b(?:skip|skipif|xfail)\b", re.M)
@@ -70,11 +73,12 @@ def alias_candidates(texts: list[str]) -> list[str]:
 def scan_tree(root: Path) -> ScanResult:
     """Scan ``root`` (a directory or one file) and return its sites in file/line order.
 
-    Only files that mention ``skip`` or ``xfail``, or a name some file binds to a mark
-    at module level (a possible alias), can hold a site; those are parsed into an AST
-    and walked (statements without such a word are passed over). The others are only
-    compiled (about 3x cheaper than building the AST) so that files which do not parse
-    are still listed."""
+    Every file is parsed and indexed (tests, fixtures, helpers and what they use; see
+    :mod:`fibench.audit.skips.testindex`), so that the tests a site reaches can be
+    counted. Only files that mention ``skip`` or ``xfail``, or a name some file binds to
+    a mark at module level (a possible alias), can hold a site; only those are walked
+    for sites (statements without such a word are passed over). Files that do not
+    parse are listed."""
     files, notes = find_sources(root)
     result = ScanResult(root=root, files_found=len(files), notes=list(notes))
     texts: list[tuple[str, str]] = []
@@ -91,12 +95,17 @@ def scan_tree(root: Path) -> ScanResult:
     alias_names = alias_candidates([text for _, text in texts])
     alias_use = re.compile(r"\b(?:" + "|".join(map(re.escape, alias_names)) + r")\b") if alias_names else None
     found: list[ModuleSites] = []
+    result.module_map = ModuleMap(rel for rel, _ in texts)
     for rel, text in texts:
+        tree = _parse(rel, text, result)
+        if tree is None:
+            continue
+        result.indexes.append(build_index(rel, tree, text))
         if "skip" in text or "xfail" in text or (alias_use and alias_use.search(text)):
-            _walk(rel, text, alias_names, result, found)
+            _walk(rel, tree, text, alias_names, result, found)
         else:
-            _syntax_check(rel, text, result)
-    resolved, deferred, used = resolve_across_files(found, ModuleMap(rel for rel, _ in texts))
+            result.files_checked += 1
+    resolved, deferred, used = resolve_across_files(found, result.module_map)
     used |= {(module.rel, name) for module in found for name in module.used_aliases}
     definitions = [d for module in found for d in module.definitions] + deferred
     mark_copies_used(definitions, used)
@@ -110,16 +119,12 @@ def scan_tree(root: Path) -> ScanResult:
     return result
 
 
-def _parse(rel: str, text: str, result: ScanResult, mode: str) -> ast.Module | None:
-    """Parse (``mode="ast"``) or only compile (``mode="check"``) one file; a file that
-    fails is added to ``result.unparsable``."""
+def _parse(rel: str, text: str, result: ScanResult) -> ast.Module | None:
+    """Parse one file; a file that fails is added to ``result.unparsable``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes etc. are not our business
-            if mode == "ast":
-                return ast.parse(text, filename=rel)
-            compile(text, rel, "exec", dont_inherit=True)
-            return None
+            return ast.parse(text, filename=rel)
     except SyntaxError as exc:
         result.unparsable.append(Note(rel, f"line {exc.lineno}: {exc.msg}"))
     except (ValueError, RecursionError, MemoryError) as exc:
@@ -127,17 +132,8 @@ def _parse(rel: str, text: str, result: ScanResult, mode: str) -> ast.Module | N
     return None
 
 
-def _syntax_check(rel: str, text: str, result: ScanResult) -> None:
-    before = len(result.unparsable)
-    _parse(rel, text, result, "check")
-    if len(result.unparsable) == before:
-        result.files_checked += 1
-
-
-def _walk(rel: str, text: str, alias_names: list[str], result: ScanResult, found: list[ModuleSites]) -> None:
-    tree = _parse(rel, text, result, "ast")
-    if tree is None:
-        return
+def _walk(rel: str, tree: ast.Module, text: str, alias_names: list[str], result: ScanResult,
+          found: list[ModuleSites]) -> None:
     try:
         found.append(ModuleWalker(rel, tree, text, alias_names).walk())
     except RecursionError:
