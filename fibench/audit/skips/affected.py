@@ -307,7 +307,7 @@ class TestGraph:
                      if name and any(a.values_name == name for a in t.axes)]
             return Reach(self._partial(users, size), "param")
         if module.is_conftest:
-            return Reach(self._whole(self._directory_tests(module.rel)), "directory")
+            return Reach(self._whole(self._directory_tests(module.rel)), CATCH_ALL)
         if module.is_test_module:
             return Reach(self._whole(self._module_tests(module.rel)), "module")
         return Reach(self._whole(self._importer_tests(module.rel)), "importers")
@@ -317,7 +317,7 @@ class TestGraph:
         markers = hook_markers(site.guard, site.condition_defs)
         if markers:
             return Reach(self._whole(self._marked_tests(tests, markers)), "marker " + ", ".join(sorted(markers)))
-        return Reach(self._whole(tests), "directory" if module.is_conftest else "module")
+        return Reach(self._whole(tests), CATCH_ALL if module.is_conftest else "module")
 
 
 def _axis_size(axes: tuple[Axis, ...], line: int) -> int | None:
@@ -362,11 +362,25 @@ def suite_size(graph: TestGraph) -> SuiteSize:
     return SuiteSize(len(graph.items), sum(graph.items.values()), len(graph.inexact))
 
 
+CATCH_ALL = "directory"
+
+
+def is_catch_all(site: Site) -> bool:
+    """A site that can affect every test under its conftest's directory whatever the
+    test is (a hook with no marker guard, such as an OOM handler in
+    ``pytest_runtest_call``, or a skip at a conftest's module level). Totals leave these
+    out so they do not drown what the other sites target; the report lists them."""
+    return site.affected_scope == CATCH_ALL
+
+
 def union_items(sites: Iterable[Site]) -> int:
-    """Test items that at least one of ``sites`` can affect: per test, the items the
-    sites affect added up but never more than the test has."""
+    """Test items that at least one of ``sites`` (catch-all ones left out, see
+    :func:`is_catch_all`) can affect: per test, the items the sites affect added up but
+    never more than the test has."""
     per_test: dict[str, list[int]] = {}
     for site in sites:
+        if is_catch_all(site):
+            continue
         for tid, affected, total in site.tests:
             entry = per_test.setdefault(tid, [0, total])
             entry[0] += affected
@@ -374,5 +388,5 @@ def union_items(sites: Iterable[Site]) -> int:
 
 
 def union_functions(sites: Iterable[Site]) -> int:
-    """Test functions that at least one of ``sites`` can affect."""
-    return len({tid for site in sites for tid, _, _ in site.tests})
+    """Test functions that at least one of ``sites`` (catch-all ones left out) can affect."""
+    return len({tid for site in sites if not is_catch_all(site) for tid, _, _ in site.tests})

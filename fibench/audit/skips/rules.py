@@ -18,7 +18,7 @@ Keys of a rule:
   site, one per line (``torch.cuda.get_device_capability()[0] < 9``), and, when no
   rule matches those, what the names in them are bound to nearby
   (``condition_defs``: ``_IS_BLACKWELL = _gvr_hw_supported()``);
-  ``"any"``: reason, then condition, on separate lines (tried with the condition).
+  ``"any"``: reason, then conditions, on separate lines (tried with the reason rules).
 - ``kinds``: only sites of these kinds (``importorskip``, ``runtime skip``, ...).
 - ``description``, ``case_sensitive``: optional.
 
@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
 try:
     import tomllib
@@ -179,45 +179,54 @@ class Verdict(NamedTuple):
     decided_by: str
 
 
-def decide(rules: RuleSet, kind: str, reason: str, condition: str = "", definitions: str = "") -> Verdict:
+def decide(
+    rules: RuleSet, kind: str, reason: str, conditions: Sequence[str] = (), definitions: str = ""
+) -> Verdict:
     """Categorise one site. Within each rules file (in extend mode the user's first),
-    the rules are tried in order on the condition as written (with its guards; ``any``
-    rules on the reason and condition together), then the condition rules on
-    ``definitions`` (what the condition's names are bound to), then the reason rules.
-    The first match decides, so a condition outranks the reason's wording, and a
-    written condition outranks what a helper it calls happens to contain. No match:
-    ``Other``."""
+    the condition rules are tried on each of ``conditions`` in turn (the mark's own
+    condition, then the guards around the site from the innermost out: in ``if a: ...
+    elif b: skip()`` the ``b`` speaks first), then on ``definitions`` (what the
+    condition's names are bound to), then the reason rules on the reason (``any`` rules
+    there too, on the reason and the conditions together). The first match decides, so
+    a condition outranks the reason's wording, and a written condition outranks what a
+    helper it calls happens to contain. No match: ``Other``."""
+    conditions = [c for c in conditions if c]
+    both = "\n".join([reason, *conditions])
     for layer in rules.layers():
-        for decided_by, text in (("condition", condition), ("condition_defs", definitions), ("reason", reason)):
+        texts = [("condition", c) for c in conditions] + [("condition_defs", definitions)]
+        for decided_by, text in texts:
             for rule in layer:
-                if rule.kinds and kind not in rule.kinds:
-                    continue
-                if decided_by == "reason":
-                    if rule.match == "reason" and rule.pattern.search(text):
-                        return Verdict(rule.category, rule.id, "reason")
-                elif rule.match == "any" and decided_by == "condition":
-                    if rule.pattern.search(f"{reason}\n{condition}"):
-                        return Verdict(rule.category, rule.id, "reason" if rule.pattern.search(reason) else "condition")
-                elif rule.match == "condition" and text and rule.pattern.search(text):
+                if rule.match == "condition" and text and (not rule.kinds or kind in rule.kinds) \
+                        and rule.pattern.search(text):
                     return Verdict(rule.category, rule.id, decided_by)
+        for rule in layer:
+            if rule.kinds and kind not in rule.kinds:
+                continue
+            if rule.match == "reason" and rule.pattern.search(reason):
+                return Verdict(rule.category, rule.id, "reason")
+            if rule.match == "any" and rule.pattern.search(both):
+                return Verdict(rule.category, rule.id, "reason" if rule.pattern.search(reason) else "condition")
     return Verdict("Other", "", "")
 
 
 def categorise(rules: RuleSet, kind: str, reason: str, condition: str = "") -> tuple[str, str]:
-    """(category, rule id) for a reason; ``("Other", "")`` when no rule matches."""
-    verdict = decide(rules, kind, reason, condition)
+    """(category, rule id) for a reason and one condition; ``("Other", "")`` when no
+    rule matches."""
+    verdict = decide(rules, kind, reason, [condition])
     return verdict.category, verdict.rule_id
 
 
-def site_condition(site: Site) -> str:
-    """The condition text rules see first: the mark's condition, then the guards."""
-    return "\n".join(part for part in (site.condition, site.guard) if part)
+def site_conditions(site: Site) -> list[str]:
+    """The condition texts rules see, in order: the mark's condition, then the guards
+    from the innermost out (``guard`` as one text when the pieces are not known)."""
+    guards = list(reversed(site.guards)) if site.guards else [site.guard]
+    return [site.condition] + guards
 
 
 def categorise_sites(sites: Iterable[Site], rules: RuleSet) -> list[Site]:
     """Copies of ``sites`` with ``category``, ``rule_id`` and ``decided_by`` filled in."""
     out = []
     for site in sites:
-        verdict = decide(rules, site.kind, site.reason, site_condition(site), site.condition_defs)
+        verdict = decide(rules, site.kind, site.reason, site_conditions(site), site.condition_defs)
         out.append(replace(site, category=verdict.category, rule_id=verdict.rule_id, decided_by=verdict.decided_by))
     return out

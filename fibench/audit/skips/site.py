@@ -14,7 +14,8 @@ class Site:
         line: 1-based line of the mark, call or alias use.
         function: enclosing test/function/class, qualified (``TestX.test_y``);
             ``<module>`` at module level.
-        context: what ``function`` is: test / fixture / helper / class / module.
+        context: what ``function`` is: test / fixture / hook (``pytest_*``) / helper /
+            class / module.
         kind: skip / skipif / xfail / importorskip / runtime skip / runtime xfail.
         via: how it is attached: decorator / class decorator / pytestmark / param /
             applymarker / call / alias definition (an alias no scanned file uses).
@@ -47,6 +48,8 @@ class Site:
             matched ("" when no rule matched).
         tests: (test id, items affected, items of that test) per test function, for
             totals without double counting; not a CSV column.
+        guards: the ``guard`` conditions one by one, outermost first; not a CSV column
+            (the rules try the innermost first).
     """
 
     file: str
@@ -77,6 +80,7 @@ class Site:
     rule_id: str = ""
     decided_by: str = ""
     tests: tuple[tuple[str, int, int], ...] = field(default=(), compare=False, repr=False, metadata={"csv": False})
+    guards: tuple[str, ...] = field(default=(), compare=False, repr=False, metadata={"csv": False})
 
 
 COLUMNS = tuple(f.name for f in fields(Site) if f.metadata.get("csv", True))

@@ -217,7 +217,8 @@ class ModuleWalker:
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         qualname = ".".join(self.scope + [node.name])
         fixture = any(self.ns.qual(d.func if isinstance(d, ast.Call) else d) == "pytest.fixture" for d in node.decorator_list)
-        context = "fixture" if fixture else "test" if node.name.startswith("test") else "helper"
+        context = "fixture" if fixture else "test" if node.name.startswith("test") else (
+            "hook" if node.name.startswith("pytest_") else "helper")
         with self._at(function=qualname, context=context, via="decorator"):
             self._visit_all(node.decorator_list)
         self._visit_all(node.args.defaults + node.args.kw_defaults)
@@ -381,7 +382,7 @@ class ModuleWalker:
             file=self.rel, line=line, function=where.function, context=where.context, kind="",
             via=via or where.via, condition="", guard=guard, strict="", raises="",
             reason="", reason_source="", group_key="", dynamic=False, unconditional=False, module="",
-            minversion="", alias=alias, param_id=where.param_id,
+            minversion="", alias=alias, param_id=where.param_id, guards=where.guards,
             condition_defs=self.explain("\n".join(part for part in (own, guard) if part)),
         )
         return marks.with_fields(place, fields)
