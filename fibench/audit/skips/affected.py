@@ -2,7 +2,7 @@
 
 A mark on a test skips that test; a skip inside a helper, a fixture or a conftest hook
 skips every test that gets there. From the :class:`~fibench.audit.skips.testindex.ModuleIndex`
-of every scanned file, :class:`TestGraph` links each function to what it uses:
+of every scanned file, :class:`SuiteGraph` links each function to what it uses:
 
 - functions it references (calls, decorators, callbacks), by name in its module, by
   import (resolved with :class:`~fibench.audit.skips.modules.ModuleMap`), as
@@ -19,7 +19,7 @@ links, transitively and across files; for a skip in a conftest hook, the tests i
 directory carrying the marker its guard tests (``"gpu_4" in item.keywords``), or all of
 them. Each test counts its items: the product of its static parametrize axes, its
 class's and module's, and the params of the fixtures it uses (an axis whose values are
-not static counts as 1, and the test is listed in :attr:`TestGraph.inexact`).
+not static counts as 1, and the test is listed in :attr:`SuiteGraph.inexact`).
 
 The count is what the site *can* affect (its guard may spare some); dynamic dispatch,
 ``pytest_generate_tests`` and indirect parametrization are not followed.
@@ -55,12 +55,12 @@ class Reach:
         return sum(n for _, n, _ in self.tests)
 
 
-def test_id(rel: str, qualname: str) -> str:
+def node_id(rel: str, qualname: str) -> str:
     """``file::Class::test`` as pytest writes node ids."""
     return f"{rel}::{qualname.replace('.', '::')}"
 
 
-class TestGraph:
+class SuiteGraph:
     """Tests, fixtures and helpers of a scanned tree and who reaches whom."""
 
     def __init__(self, indexes: Iterable[ModuleIndex], module_map: ModuleMap):
@@ -77,7 +77,7 @@ class TestGraph:
         self._directories: dict[tuple[str, ...], list[str]] = {}
         for rel, module in self.modules.items():
             for test in module.tests():
-                tid = test_id(rel, test.qualname)
+                tid = node_id(rel, test.qualname)
                 closure = self._closure((rel, test.qualname))
                 for node in closure:
                     self.reached_by.setdefault(node, set()).add(tid)
@@ -213,7 +213,7 @@ class TestGraph:
                  for a in self.modules[node[0]].functions[node[1]].axes
                  if self.modules[node[0]].functions[node[1]].kind == "fixture"]
         if any(a.size is None for a in axes):
-            self.inexact.add(test_id(rel, test.qualname))
+            self.inexact.add(node_id(rel, test.qualname))
         return math.prod(a.size or 1 for a in axes)
 
     # ---- tests by scope -----------------------------------------------------------------
@@ -224,7 +224,7 @@ class TestGraph:
         return tuple((t, self.items[t] // size if size else self.items[t], self.items[t]) for t in sorted(set(tests)))
 
     def _module_tests(self, rel: str) -> list[str]:
-        return [test_id(rel, t.qualname) for t in self.modules[rel].tests()] if rel in self.modules else []
+        return [node_id(rel, t.qualname) for t in self.modules[rel].tests()] if rel in self.modules else []
 
     def _directory_tests(self, rel: str) -> list[str]:
         base = PurePosixPath(rel).parent.parts
@@ -273,7 +273,7 @@ class TestGraph:
         info = module.functions[owner]
         users = self.reached_by.get((rel, owner), set())
         if info.kind == "test":
-            tid = test_id(rel, owner)
+            tid = node_id(rel, owner)
             if site.via == "param":
                 return Reach(self._partial([tid], _axis_size(info.axes, site.line)), "param")
             return Reach(self._whole([tid]), "test")
@@ -303,7 +303,7 @@ class TestGraph:
         if site.via == "param":
             name = next((n for n, (a, b, _) in module.lists.items() if a <= site.line <= b), "")
             size = module.lists[name][2] if name else None
-            users = [test_id(module.rel, t.qualname) for t in module.tests()
+            users = [node_id(module.rel, t.qualname) for t in module.tests()
                      if name and any(a.values_name == name for a in t.axes)]
             return Reach(self._partial(users, size), "param")
         if module.is_conftest:
@@ -346,7 +346,7 @@ class SuiteSize:
     inexact_functions: int
 
 
-def with_reach(sites: Iterable[Site], graph: TestGraph) -> list[Site]:
+def with_reach(sites: Iterable[Site], graph: SuiteGraph) -> list[Site]:
     """Copies of ``sites`` with ``tests_affected``, ``test_functions``,
     ``affected_scope`` and ``tests`` filled in from ``graph``."""
     out = []
@@ -357,7 +357,7 @@ def with_reach(sites: Iterable[Site], graph: TestGraph) -> list[Site]:
     return out
 
 
-def suite_size(graph: TestGraph) -> SuiteSize:
+def suite_size(graph: SuiteGraph) -> SuiteSize:
     """Totals for the summary line."""
     return SuiteSize(len(graph.items), sum(graph.items.values()), len(graph.inexact))
 

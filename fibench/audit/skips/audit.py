@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fibench.audit.skips.affected import TestGraph, suite_size, with_reach
+from fibench.audit.skips.affected import SuiteGraph, suite_size, with_reach
 from fibench.audit.skips.baseline import compute_trend, load_baseline
 from fibench.audit.skips.groups import group_sites
 from fibench.audit.skips.inifile import find_xfail_default
@@ -45,7 +45,7 @@ def run_audit(options: AuditOptions) -> AuditResult:
             raise UsageError(f"JUnit file not found: {junit}")
     started = time.perf_counter()
     scan = scan_tree(options.path)
-    graph = TestGraph(scan.indexes, scan.module_map)
+    graph = SuiteGraph(scan.indexes, scan.module_map)
     sites = with_reach(categorise_sites(scan.sites, rules), graph)
     scan_seconds = time.perf_counter() - started
     groups = group_sites(sites)
