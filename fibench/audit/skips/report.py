@@ -63,8 +63,8 @@ def _summary(result: AuditResult) -> list[str]:
     lines = ["## Executive summary", ""]
     lines.append(
         f"- **{total} sites** skip or xfail tests, in **{files} files** "
-        f"({scan.files_found} Python files found; {scan.files_walked} mention skip/xfail or an alias "
-        f"and were parsed; scan took {result.scan_seconds:.1f} s)."
+        f"({scan.files_found} Python files found and indexed; {scan.files_walked} mention skip/xfail or a reusable "
+        f"mark and were walked for sites; scan took {result.scan_seconds:.1f} s)."
     )
     if not total:
         return lines + [""]

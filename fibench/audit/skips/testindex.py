@@ -152,6 +152,8 @@ class _Builder:
         self.index = index
         self.names = names
         self.lines = text.splitlines()
+        # strings and comments blanked, newlines kept, so line numbers still hold
+        self.code_lines = _STRINGS.sub(lambda m: "\n" * m.group(0).count("\n"), text).splitlines()
 
     # ---- module level ---------------------------------------------------------------
     def module_value(self, stmt: ast.Assign | ast.AnnAssign) -> None:
@@ -246,10 +248,11 @@ class _Builder:
         if fixture is None:
             info.axes = axes
         requests = list(used) + [a for a in args if kind in ("test", "fixture")]
-        code = "\n".join(self.lines[info.first_line - 1 : info.last_line])
-        requests += _FIXTURE_VALUE.findall(code)
+        if "getfixturevalue" in (source := "\n".join(self.lines[info.first_line - 1 : info.last_line])):
+            requests += _FIXTURE_VALUE.findall(source)
         info.requests = tuple(dict.fromkeys(requests))
-        info.refs = tuple(map(Ref._make, dict.fromkeys(_REFERENCE.findall(_STRINGS.sub(" ", code)))))
+        code = "\n".join(self.code_lines[info.first_line - 1 : info.last_line])
+        info.refs = tuple(map(Ref._make, dict.fromkeys(_REFERENCE.findall(code))))
         self.index.functions[qualname] = info
 
     def cls(self, node: ast.ClassDef, outer: str, *, collected: bool) -> None:
