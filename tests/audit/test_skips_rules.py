@@ -86,6 +86,8 @@ def test_default_rules_load_and_use_known_categories():
         ("skip", "Insufficient SMs on device: {total_sms}", "", ("Hardware Requirements", "hw-gpu-count")),
         ("skip", "N_eff < top_k", "", ("Parameter Validation", "param-comparison")),
         ("skip", "Invalid configuration", "", ("Parameter Validation", "param-constraint")),
+        ("skip", "NVFP4 KV cache requires FP8 query", "", ("Parameter Validation", "param-dtype")),
+        ("skipif", "x", "not _sm90_available()", ("Hardware Requirements", "cond-hw-arch")),  # an SM probe
     ],
 )
 def test_default_categorisation(kind, reason, condition, expected):

@@ -304,3 +304,18 @@ def test_a_string_only_extended_later_reads_as_its_first_value(tmp_path):
     )
     (site,) = scan_tree(tmp_path).sites
     assert (site.reason, site.group_key) == ("needs numpy…", "needsnumpy")
+
+
+def test_guards_joined_with_and_keep_their_own_or(tmp_path):
+    (tmp_path / "test_or.py").write_text(
+        "import pytest\n"
+        "\n"
+        "def test_x(a, b, backend):\n"
+        "    if a == 1 or b == 2:\n"
+        "        if backend == 'cutlass':\n"
+        "            pytest.skip('cutlass does not support e5m2')\n"
+        "    else:\n"
+        "        pytest.skip('other')\n"
+    )
+    guards = [s.guard for s in scan_tree(tmp_path).sites]
+    assert guards == ["(a == 1 or b == 2) and backend == 'cutlass'", "not (a == 1 or b == 2)"]

@@ -33,6 +33,14 @@ _IDENTIFIER = re.compile(r"(?<![\w.'\"])([A-Za-z_]\w*)")
 _IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
 
 
+def guard_text(test: ast.expr) -> str:
+    """An ``if`` test as one line, in parentheses when joining it to other guards with
+    ``and`` would change its meaning (``a or b``, ``x if c else y``)."""
+    text = " ".join(ast.unparse(test).split())
+    return f"({text})" if isinstance(test, (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr)) and not (
+        isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And)) else text
+
+
 def _text(node: ast.AST) -> str:
     text = " ".join(ast.unparse(node).split())
     return text if len(text) <= MAX_PIECE_CHARS else text[: MAX_PIECE_CHARS - 1] + "…"
