@@ -18,14 +18,14 @@ import ast
 import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fibench.audit.skips.aliases import mark_copies_used, resolve_across_files, unused_definition_sites
 from fibench.audit.skips.factories import factory_names, unused_factory_site
 from fibench.audit.skips.modules import ModuleMap
 from fibench.audit.skips.site import Site
 from fibench.audit.skips.sources import Note, decode_source, find_sources
-from fibench.audit.skips.testindex import ModuleIndex, build_index
+from fibench.audit.skips.testindex import ModuleIndex, build_index, is_test_module
 from fibench.audit.skips.walker import ModuleSites, ModuleWalker
 
 
@@ -36,11 +36,11 @@ class ScanResult:
     root: Path
     files_found: int = 0  # Python files found under root
     files_walked: int = 0  # walked for sites (they mention skip/xfail or an alias)
-    files_checked: int = 0  # only indexed for tests and helpers: nothing in them can skip
+    files_checked: int = 0  # not walked (nothing in them can skip): indexed, or only compiled
     sites: list[Site] = field(default_factory=list)
     unparsable: list[Note] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
-    indexes: list[ModuleIndex] = field(default_factory=list)  # every parsed file, for the tests a site reaches
+    indexes: list[ModuleIndex] = field(default_factory=list)  # files indexed for the tests a site reaches
     module_map: ModuleMap = field(default_factory=lambda: ModuleMap(()))
 
 
@@ -73,12 +73,13 @@ def alias_candidates(texts: list[str]) -> list[str]:
 def scan_tree(root: Path) -> ScanResult:
     """Scan ``root`` (a directory or one file) and return its sites in file/line order.
 
-    Every file is parsed and indexed (tests, fixtures, helpers and what they use; see
-    :mod:`fibench.audit.skips.testindex`), so that the tests a site reaches can be
-    counted. Only files that mention ``skip`` or ``xfail``, or a name some file binds to
-    a mark at module level (a possible alias), can hold a site; only those are walked
-    for sites (statements without such a word are passed over). Files that do not
-    parse are listed."""
+    Only files that mention ``skip`` or ``xfail``, or a name some file binds to a mark
+    at module level (a possible alias), can hold a site; those are walked for sites
+    (statements without such a word are passed over). They, test modules, conftests and
+    the other files in a directory holding tests are also indexed (tests, fixtures,
+    helpers and what they use; see :mod:`fibench.audit.skips.testindex`) so that the
+    tests a site reaches can be counted. The rest (library code beside the tests) is
+    only compiled. Files that do not parse are listed."""
     files, notes = find_sources(root)
     result = ScanResult(root=root, files_found=len(files), notes=list(notes))
     texts: list[tuple[str, str]] = []
@@ -96,12 +97,17 @@ def scan_tree(root: Path) -> ScanResult:
     alias_use = re.compile(r"\b(?:" + "|".join(map(re.escape, alias_names)) + r")\b") if alias_names else None
     found: list[ModuleSites] = []
     result.module_map = ModuleMap(rel for rel, _ in texts)
+    test_dirs = {PurePosixPath(rel).parent for rel, _ in texts if is_test_module(rel) or rel.endswith("conftest.py")}
     for rel, text in texts:
+        marked = "skip" in text or "xfail" in text or bool(alias_use and alias_use.search(text))
+        if not marked and PurePosixPath(rel).parent not in test_dirs:
+            _compile_only(rel, text, result)  # library code: it neither holds a site nor tests
+            continue
         tree = _parse(rel, text, result)
         if tree is None:
             continue
         result.indexes.append(build_index(rel, tree, text))
-        if "skip" in text or "xfail" in text or (alias_use and alias_use.search(text)):
+        if marked:
             _walk(rel, tree, text, alias_names, result, found)
         else:
             result.files_checked += 1
@@ -130,6 +136,21 @@ def _parse(rel: str, text: str, result: ScanResult) -> ast.Module | None:
     except (ValueError, RecursionError, MemoryError) as exc:
         result.unparsable.append(Note(rel, f"{type(exc).__name__}: {exc}"))
     return None
+
+
+def _compile_only(rel: str, text: str, result: ScanResult) -> None:
+    """Check a file's syntax without building its AST (about twice as cheap)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, rel, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        result.unparsable.append(Note(rel, f"line {exc.lineno}: {exc.msg}"))
+        return
+    except (ValueError, RecursionError, MemoryError) as exc:
+        result.unparsable.append(Note(rel, f"{type(exc).__name__}: {exc}"))
+        return
+    result.files_checked += 1
 
 
 def _walk(rel: str, tree: ast.Module, text: str, alias_names: list[str], result: ScanResult,
