@@ -135,3 +135,26 @@ def test_a_mark_bound_to_an_imported_factory_counts_at_each_use(tmp_path):
     # unused: the factory's binding and its copy are not sites; nothing left at a definition
     (tmp_path / "test_k.py").write_text("def test_plain(): pass\n")
     assert [(s.file, s.line, s.via) for s in scan_tree(tmp_path).sites] == [("conftest.py", 3, "alias definition")]
+
+
+def test_a_condition_reads_only_the_locals_bound_above_it(tmp_path):
+    (tmp_path / "test_later.py").write_text(
+        "import platform\n"
+        "import pytest\n"
+        "\n"
+        "NATIVE = 'int32' if platform.architecture()[0] == '32bit' else 'int64'\n"
+        "\n"
+        "@pytest.mark.parametrize('dtype', ['int64', 'object'])\n"
+        "def test_x(dtype):\n"
+        "    if dtype == 'object':\n"
+        "        pytest.skip('impossible combination')\n"
+        "    dtype = NATIVE\n"
+        "    caps = torch.cuda.get_device_capability()\n"
+        "    if caps[0] < 9:\n"
+        "        pytest.skip('needs Hopper')\n"
+    )
+    first, second = run_audit(AuditOptions(path=tmp_path)).sites
+    # `dtype` is the parameter there: the later `dtype = NATIVE` (a platform probe) is not its meaning
+    assert (first.condition_defs, first.category, first.rule_id) == ("", "Parameter Validation", "param-constraint")
+    assert second.condition_defs == "caps = torch.cuda.get_device_capability()"
+    assert (second.category, second.decided_by) == ("Hardware Requirements", "condition_defs")

@@ -87,6 +87,7 @@ def test_default_rules_load_and_use_known_categories():
         ("skip", "N_eff < top_k", "", ("Parameter Validation", "param-comparison")),
         ("skip", "Invalid configuration", "", ("Parameter Validation", "param-constraint")),
         ("skip", "NVFP4 KV cache requires FP8 query", "", ("Parameter Validation", "param-dtype")),
+        ("skip", "too slow (>= 0.25s)", "", ("Other", "other-flaky-slow")),  # a duration, not a version
         ("skipif", "x", "not _sm90_available()", ("Hardware Requirements", "cond-hw-arch")),  # an SM probe
     ],
 )

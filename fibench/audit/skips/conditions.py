@@ -26,7 +26,7 @@ import ast
 import re
 from typing import Iterable, Mapping
 
-MAX_DEPTH = 3  # definitions of names inside definitions
+MAX_DEPTH = 2  # the condition's names, then the names their definitions use
 MAX_PIECE_CHARS = 160
 MAX_DEFS_CHARS = 480
 _IDENTIFIER = re.compile(r"(?<![\w.'\"])([A-Za-z_]\w*)")
@@ -50,7 +50,7 @@ def _catches_import_error(node: ast.Try) -> bool:
     return any(h.type is not None and any(e in ast.unparse(h.type) for e in _IMPORT_ERRORS) for h in node.handlers)
 
 
-Binding = tuple[ast.AST | str, tuple[tuple[str, ast.AST | None], ...]]  # value, (prefix, node) context
+Binding = tuple[ast.AST | str, tuple[tuple[str, ast.AST | None], ...], int]  # value, (prefix, node) context, line
 
 
 def bindings(body: Iterable[ast.stmt]) -> dict[str, list[Binding]]:
@@ -65,7 +65,7 @@ def bindings(body: Iterable[ast.stmt]) -> dict[str, list[Binding]]:
 
 def render_binding(binding: Binding) -> str:
     """``value [if test] [except ImportError]`` for one :data:`Binding`."""
-    value, context = binding
+    value, context, _line = binding
     text = value if isinstance(value, str) else _text(value)
     for prefix, node in context:
         text += prefix if node is None else f"{prefix}{_text(node)}" + (")" if prefix.endswith("(") else "")
@@ -78,7 +78,7 @@ def _collect(body: list[ast.stmt], context: tuple, out: dict[str, list[Binding]]
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:
                 for name in (n.id for n in ast.walk(target) if isinstance(n, ast.Name)):
-                    out.setdefault(name, []).append((stmt.value, context))
+                    out.setdefault(name, []).append((stmt.value, context, stmt.lineno))
         elif isinstance(stmt, ast.If):
             _collect(stmt.body, context + ((" if ", stmt.test),), out)
             _collect(stmt.orelse, context + ((" if not (", stmt.test),), out)
@@ -92,7 +92,7 @@ def _collect(body: list[ast.stmt], context: tuple, out: dict[str, list[Binding]]
         elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While)):
             if isinstance(stmt, (ast.For, ast.AsyncFor)):
                 for name in (n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)):
-                    out.setdefault(name, []).append(("each of", ((" ", stmt.iter),)))
+                    out.setdefault(name, []).append(("each of", ((" ", stmt.iter),), stmt.lineno))
             _collect(stmt.body + getattr(stmt, "orelse", []), context, out)
 
 
@@ -131,20 +131,25 @@ class Definitions:
             self._summaries[name] = summarise_function(self._functions[name])
         return self._summaries[name]
 
-    def explain(self, text: str, local: Mapping[str, list[Binding]] | None = None) -> str:
+    def explain(
+        self, text: str, local: Mapping[str, list[Binding]] | None = None, hidden: frozenset[str] = frozenset()
+    ) -> str:
         """``name: definition; ...`` for the names in ``text`` that ``local`` (an
-        enclosing function's :func:`bindings`) or the module defines, then for the names
-        in those definitions, up to :data:`MAX_DEPTH` levels; "" when none is known."""
+        enclosing function's :func:`bindings`) or the module defines, then for the
+        module-level names and functions those definitions use, up to :data:`MAX_DEPTH`
+        levels; "" when none is known. Locals are looked up for the condition's own names
+        only: following one local into the next pulls in unrelated code. ``hidden`` names
+        (parameters of the enclosing function) hide module-level names of the same name."""
         out: list[str] = []
         seen: set[str] = set()
         queue = _IDENTIFIER.findall(text)
-        for _ in range(MAX_DEPTH):
+        for depth in range(MAX_DEPTH):
             following: list[str] = []
             for name in queue:
-                if name in seen:
+                if name in seen or (depth == 0 and name in hidden and not (local or {}).get(name)):
                     continue
                 seen.add(name)
-                found = (local or {}).get(name) or self.values.get(name)
+                found = ((local or {}).get(name) if depth == 0 else None) or self.values.get(name)
                 if found:
                     body = " | ".join(dict.fromkeys(render_binding(b) for b in found))
                     out.append(f"{name} = {body}")

@@ -122,7 +122,9 @@ def factory_fields(factory: Factory, call: ast.Call | None, use_consts: Mapping[
         options.append(replace(fields, condition=condition, unconditional=fields.unconditional and not returned.guard))
     if factory.definitions is not None:
         local = bindings(factory.func.body)
-        options = [replace(o, condition_defs=factory.definitions.explain(o.condition, local)) for o in options]
+        args = factory.func.args
+        params = frozenset(a.arg for a in args.posonlyargs + args.args + args.kwonlyargs)
+        options = [replace(o, condition_defs=factory.definitions.explain(o.condition, local, params)) for o in options]
     if len(options) == 1:
         return options[0]
     kinds = {o.kind for o in options}

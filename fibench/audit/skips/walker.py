@@ -362,17 +362,24 @@ class ModuleWalker:
         self.out.sites.append(self._site(self.aliases[name], line, alias=name))
 
     # ---- sites -------------------------------------------------------------------------
-    def explain(self, text: str) -> str:
-        """What the names in ``text`` are bound to here: the enclosing functions' locals
-        (innermost first), then the module (see :mod:`fibench.audit.skips.conditions`)."""
+    def explain(self, text: str, line: int | None = None) -> str:
+        """What the names in ``text`` are bound to at ``line``: the enclosing functions'
+        locals bound above that line (innermost first; a parameter not rebound above it
+        stays unexplained), then the module (see :mod:`fibench.audit.skips.conditions`)."""
         if not text or self.defs is None:
             return ""
         local: dict[str, list[Binding]] = {}
+        params: set[str] = set()
         for func in self.functions:  # outermost first: inner bindings win
             if id(func) not in self._locals:
                 self._locals[id(func)] = bindings(func.body)
-            local.update(self._locals[id(func)])
-        return self.defs.explain(text, local)
+            for name, found in self._locals[id(func)].items():
+                earlier = [b for b in found if line is None or b[2] < line]
+                if earlier:
+                    local[name] = earlier
+            args = func.args
+            params |= {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+        return self.defs.explain(text, local, frozenset(params))
 
     def _site(self, fields: marks.MarkFields, line: int, alias: str = "", via: str | None = None) -> Site:
         where = self.where
@@ -383,7 +390,7 @@ class ModuleWalker:
             via=via or where.via, condition="", guard=guard, strict="", raises="",
             reason="", reason_source="", group_key="", dynamic=False, unconditional=False, module="",
             minversion="", alias=alias, param_id=where.param_id, guards=where.guards,
-            condition_defs=self.explain("\n".join(part for part in (own, guard) if part)),
+            condition_defs=self.explain("\n".join(part for part in (own, guard) if part), line),
         )
         return marks.with_fields(place, fields)
 
