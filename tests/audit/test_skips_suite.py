@@ -134,7 +134,7 @@ def test_markdown_ranks_by_tests_affected(result):
     # without the OOM hook (catch-all), every test is still reached by some site, all of its items
     # except test_paged, whose only site is the fa3 param: 3 of its 6 items -> 39 - 3 = 36 items
     assert "**The sites can affect 36 of the 39 test items** (92.3%; 17 of 17 test functions)" in markdown
-    assert "**1 catch-all sites**" in markdown
+    assert "**1 catch-all site**" in markdown
     assert "| `conftest.py:44` | `pytest_runtest_call` | 39 | Hardware Requirements |" in markdown
     # helpers reaching the most tests, first among the sites outside a single test
     assert ("| `test_gemm.py:13` | `<module>` | module | 14 | 6 | Hardware Requirements | "

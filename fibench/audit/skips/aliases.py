@@ -76,29 +76,63 @@ def resolve_across_files(
     Returns the sites of the resolved uses, the deferred definitions that resolved, and
     the (file, name) of every definition or factory used from another file."""
     modules = list(modules)
-    aliases = {(d.site.file, d.name): d for m in modules for d in m.definitions}
-    makers: dict[tuple[str, str], Factory] = {(f.rel, f.name): f for m in modules for f in m.factories}
-    used: set[tuple[str, str]] = set()
+    lookup = _Lookup(
+        {(d.site.file, d.name): d for m in modules for d in m.definitions},
+        {(f.rel, f.name): f for m in modules for f in m.factories},
+    )
     resolved: list[AliasDefinition] = []
     waiting = [d for m in modules for d in m.deferred]
     for _ in range(MAX_ROUNDS):
         still = []
         for deferred in waiting:
-            definition = _resolve_deferred(deferred, aliases, makers, module_map, used)
-            if definition is None:
+            rel = module_map.resolve(deferred.site.file, deferred.module) if deferred.module else deferred.site.file
+            # a copy does not use what it copies until something uses the copy (mark_copies_used)
+            fields = lookup.fields(rel, deferred.original, deferred.call, deferred.consts,
+                                   mark_used=deferred.call is not None)
+            if fields is None:
                 still.append(deferred)
-            else:
-                aliases[(definition.site.file, definition.name)] = definition
-                resolved.append(definition)
+                continue
+            site = marks.with_fields(deferred.site, fields, alias=deferred.name)
+            definition = AliasDefinition(deferred.name, fields, site, None if deferred.call else (rel, deferred.original))
+            lookup.aliases[(site.file, deferred.name)] = definition
+            resolved.append(definition)
         if len(still) == len(waiting):
             break
         waiting = still
     sites = []
     for use in (p for m in modules for p in m.pending):
-        site = _resolve_use(use, aliases, makers, module_map, used)
-        if site is not None:
-            sites.append(site)
-    return sites, resolved, used
+        rel = use.in_file or module_map.resolve(use.site.file, use.module)
+        fields = lookup.fields(rel, use.name, use.call, use.consts or {})
+        if fields is not None:
+            alias = call_source(use.call) if use.call is not None else use.name
+            sites.append(marks.with_fields(use.site, fields, alias=alias))
+    return sites, resolved, lookup.used
+
+
+class _Lookup:
+    """Definitions and factories by (file, name), and which of them were used."""
+
+    def __init__(self, aliases: dict[tuple[str, str], AliasDefinition], makers: dict[tuple[str, str], Factory]):
+        self.aliases = aliases
+        self.makers = makers
+        self.used: set[tuple[str, str]] = set()
+
+    def fields(
+        self, rel: str | None, name: str, call: ast.Call | None, consts: Mapping[str, str], *, mark_used: bool = True
+    ) -> marks.MarkFields | None:
+        """What ``name`` in file ``rel`` stands for: the mark its factory returns for
+        ``call``, or the mark its alias definition binds; None when it is neither."""
+        if rel is None:
+            return None
+        if call is not None:
+            factory = self.makers.get((rel, name))
+            found = None if factory is None else factory_fields(factory, call, consts)
+        else:
+            definition = self.aliases.get((rel, name))
+            found = None if definition is None else definition.fields
+        if found is not None and mark_used:
+            self.used.add((rel, name))
+        return found
 
 
 def mark_copies_used(definitions: Iterable[AliasDefinition], used: set[tuple[str, str]]) -> None:
@@ -110,58 +144,6 @@ def mark_copies_used(definitions: Iterable[AliasDefinition], used: set[tuple[str
             seen.add(key)
             key = copies[key]
             used.add(key)
-
-
-def _target(module: str, importer: str, module_map: ModuleMap) -> str | None:
-    return module_map.resolve(importer, module) if module else importer
-
-
-def _resolve_deferred(
-    deferred: Deferred,
-    aliases: dict[tuple[str, str], AliasDefinition],
-    makers: dict[tuple[str, str], Factory],
-    module_map: ModuleMap,
-    used: set[tuple[str, str]],
-) -> AliasDefinition | None:
-    rel = _target(deferred.module, deferred.site.file, module_map)
-    if rel is None:
-        return None
-    if deferred.call is not None:
-        factory = makers.get((rel, deferred.original))
-        if factory is None:
-            return None
-        used.add((rel, factory.name))
-        fields = factory_fields(factory, deferred.call, deferred.consts)
-        site = marks.with_fields(deferred.site, fields, alias=deferred.name)
-        return AliasDefinition(deferred.name, fields, site)
-    source = aliases.get((rel, deferred.original))
-    if source is None:
-        return None
-    site = marks.with_fields(deferred.site, source.fields, alias=deferred.name)
-    return AliasDefinition(deferred.name, source.fields, site, copy_of=(rel, source.name))
-
-
-def _resolve_use(
-    use: PendingUse,
-    aliases: dict[tuple[str, str], AliasDefinition],
-    makers: dict[tuple[str, str], Factory],
-    module_map: ModuleMap,
-    used: set[tuple[str, str]],
-) -> Site | None:
-    rel = use.in_file or _target(use.module, use.site.file, module_map)
-    if rel is None:
-        return None
-    if use.call is not None:
-        factory = makers.get((rel, use.name))
-        if factory is None:
-            return None
-        used.add((rel, use.name))
-        return marks.with_fields(use.site, factory_fields(factory, use.call, use.consts or {}), alias=call_source(use.call))
-    definition = aliases.get((rel, use.name))
-    if definition is None:
-        return None
-    used.add((rel, use.name))
-    return marks.with_fields(use.site, definition.fields, alias=use.name if use.in_file else definition.name)
 
 
 def unused_definition_sites(definitions: Iterable[AliasDefinition], used: set[tuple[str, str]]) -> list[Site]:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fibench.audit.skips.affected import SuiteGraph, suite_size, with_reach
+from fibench.audit.skips.affected import SuiteGraph
+from fibench.audit.skips.totals import suite_size, with_reach
 from fibench.audit.skips.baseline import compute_trend, load_baseline
 from fibench.audit.skips.groups import group_sites
 from fibench.audit.skips.inifile import find_xfail_default

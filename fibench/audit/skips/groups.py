@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
-from fibench.audit.skips.affected import is_catch_all, union_functions, union_items
+from fibench.audit.skips.totals import is_catch_all, union_functions, union_items
 from fibench.audit.skips.site import Site
 
 NO_REASON = "(no reason given)"

@@ -43,3 +43,8 @@ def files(counts: tuple[tuple[str, int], ...], shown: int = 3) -> str:
 def where(file: str, line: int) -> str:
     """``file:line`` in backticks."""
     return f"`{cell(file, 80)}:{line}`"
+
+
+def count(n: int, noun: str) -> str:
+    """``1 site`` / ``3 sites`` (``noun`` given in the singular, plural by adding s)."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

@@ -5,9 +5,9 @@ each category. Pure functions of the :class:`~fibench.audit.skips.result.AuditRe
 from __future__ import annotations
 
 from fibench.audit.skips import stats
-from fibench.audit.skips.affected import is_catch_all, union_functions, union_items
+from fibench.audit.skips.totals import is_catch_all, union_functions, union_items
 from fibench.audit.skips.groups import by_tests_affected
-from fibench.audit.skips.mdtable import cell, code, files, table, where
+from fibench.audit.skips.mdtable import cell, code, count, files, table, where
 from fibench.audit.skips.result import AuditResult
 
 TOP_GROUPS = 25
@@ -39,16 +39,16 @@ def summary_lines(result: AuditResult) -> list[str]:
     ]
     if catch_all:
         lines.append(
-            f"- Not in those totals: **{len(catch_all)} catch-all sites** in conftest hooks or at a conftest's module "
+            f"- Not in those totals: **{count(len(catch_all), 'catch-all site')}** in conftest hooks or at a conftest's module "
             "level can affect every test under their directory whatever it is (OOM handlers, launch checks); "
             "they are listed under “Ranked by tests affected”."
         )
     ranked = sorted(stats.category_rows(result), key=lambda r: -r.tests_affected)
     lines.append("- By category, ranked by tests affected: " + ", ".join(
-        f"{r.category} {r.tests_affected:,} ({r.sites} sites)" for r in ranked if r.sites) + ".")
+        f"{r.category} {r.tests_affected:,} ({count(r.sites, 'site')})" for r in ranked if r.sites) + ".")
     top = by_tests_affected(result.groups)[:3]
     lines.append("- Reasons that reach the most tests: " + ", ".join(
-        f"“{cell(g.label, 70)}” ({g.tests_affected:,} tests, {g.sites} sites)" for g in top) + ".")
+        f"“{cell(g.label, 70)}” ({g.tests_affected:,} tests, {count(g.sites, 'site')})" for g in top) + ".")
     decided = stats.decided_counts(sites)
     lines.append(
         f"- Categories came from the condition for {decided.get('condition', 0)} sites (as written) and "

@@ -11,10 +11,10 @@ how the report was made. Long tables are cut at a stated length; skips.csv has a
 from __future__ import annotations
 
 from fibench.audit.skips import stats
-from fibench.audit.skips.affected import union_items
+from fibench.audit.skips.totals import union_items
 from fibench.audit.skips.groups import NO_REASON, group_sites
 from fibench.audit.skips.marks import KINDS
-from fibench.audit.skips.mdtable import cell, code as _code, files as _files, signed as _signed, table as _table
+from fibench.audit.skips.mdtable import cell, count, code as _code, files as _files, signed as _signed, table as _table
 from fibench.audit.skips.reach_report import ranked_sections, summary_lines, tests_cell
 from fibench.audit.skips.result import AuditResult
 from fibench.audit.skips.rules import CATEGORIES
@@ -88,7 +88,8 @@ def _summary(result: AuditResult) -> list[str]:
     no_reason = sum(1 for s in sites if not s.reason)
     dynamic = sum(s.dynamic for s in sites)
     lines.append(
-        f"- **{no_reason} sites give no reason**; {dynamic} build their reason at run time "
+        f"- **{count(no_reason, 'site')} {'gives' if no_reason == 1 else 'give'} no reason**; {dynamic} build their "
+        "reason at run time "
         "(shown with `{placeholders}` for the dynamic parts)."
     )
     contexts = stats.context_counts(sites)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fibench.audit.skips.affected import SuiteSize
+from fibench.audit.skips.totals import SuiteSize
 from fibench.audit.skips.baseline import Trend
 from fibench.audit.skips.groups import ReasonGroup
 from fibench.audit.skips.inifile import XfailDefault

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable
 
-from fibench.audit.skips.affected import is_catch_all, union_functions, union_items
+from fibench.audit.skips.totals import is_catch_all, union_functions, union_items
 from fibench.audit.skips.marks import KINDS
 from fibench.audit.skips.result import AuditResult
 from fibench.audit.skips.rules import CATEGORIES
