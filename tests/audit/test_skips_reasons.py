@@ -108,6 +108,8 @@ def test_names_bound_in_several_branches_render_as_alternatives():
         "msg = compute()\n"
         "if c:\n    msg = 'plain'\n"
         "once = 'only one'\n"
+        "cc = major * 10 + minor\n"
+        "label = 'sm' + str(cc)\n"
     ).body
     strings = local_strings(body, {})
     # None adds nothing, a repeated value is listed once, a run-time part stays a placeholder
@@ -117,6 +119,9 @@ def test_names_bound_in_several_branches_render_as_alternatives():
     assert rendered("reason", strings) == ("CUDA not available | needs SM{major}0+", True)
     assert rendered("str(reason)", strings) == ("CUDA not available | needs SM{major}0+", True)
     assert rendered("once", strings) == ("only one", False)
+    assert "cc" not in strings  # arithmetic, not text: stays a placeholder
+    assert rendered('f"got {cc}"', strings) == ("got {cc}", True)
+    assert strings["label"] == "sm{cc}"
 
 
 def test_module_names_bound_in_branches_render_as_alternatives():

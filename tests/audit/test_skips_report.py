@@ -36,7 +36,7 @@ def test_sections_in_order(markdown):
 
 def test_executive_summary_numbers(markdown):
     assert "**61 sites** skip or xfail tests, in **13 files** (15 Python files found and indexed; 13 mention" in markdown
-    assert "**37 unconditional** sites" in markdown
+    assert "**37 unconditional sites** skip or xfail whenever they are reached" in markdown
     assert "**14 xfail marks**: 1 strict, 2 non-strict, 11 relying on the `xfail_strict` ini default" in markdown
     assert "**5 sites give no reason**; 11 build their reason at run time" in markdown
     assert "**3 marks pytest will reject or misread**" in markdown

@@ -19,11 +19,20 @@ from fibench.audit.skips import marks
 from fibench.audit.skips.reasons import DynamicText, Rendered, render
 
 
-def is_text(value: ast.expr) -> bool:
-    """A value that may be a string constant (literal, f-string, ``+`` / ``%``)."""
-    return isinstance(value, (ast.JoinedStr, ast.BinOp)) or (
-        isinstance(value, ast.Constant) and isinstance(value.value, str)
-    )
+def is_text(value: ast.expr, known: Mapping[str, str] | None = None) -> bool:
+    """A value that builds a string: a string literal, an f-string, ``%`` or
+    ``.format`` on one, or ``+`` with such a value (or a name in ``known``) on one side.
+    ``major * 10 + minor`` is arithmetic, not text."""
+    if isinstance(value, ast.JoinedStr) or (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+        return True
+    if isinstance(value, ast.Name):
+        return known is not None and value.id in known
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mod):
+        return is_text(value.left, known)
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
+        return is_text(value.left, known) or is_text(value.right, known)
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "format" \
+        and is_text(value.func.value, known)
 
 
 def local_strings(body: list[ast.stmt], consts: Mapping[str, str]) -> dict[str, str]:
@@ -50,7 +59,7 @@ def local_strings(body: list[ast.stmt], consts: Mapping[str, str]) -> dict[str, 
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if len(targets) == 1 and isinstance(targets[0], ast.Name):
                     name = targets[0].id
-                    if is_text(node.value):
+                    if is_text(node.value, consts):
                         texts.setdefault(name, []).append(node.value)
                     elif isinstance(node.value, ast.Constant) and node.value.value is None:
                         nones[name] = nones.get(name, 0) + 1
@@ -165,7 +174,7 @@ class ModuleNames:
                     self._bind(targets[0].id, stmt.value)
 
     def _bind(self, name: str, value: ast.expr) -> None:
-        if is_text(value):
+        if is_text(value, self.consts):
             rendered = render(value, self.consts)
             self._texts.setdefault(name, []).append(rendered)
             self.consts[name] = DynamicText(rendered.text) if rendered.dynamic else rendered.text

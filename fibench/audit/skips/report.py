@@ -73,8 +73,10 @@ def _summary(result: AuditResult) -> list[str]:
     lines.append(f"- By category: {shares}.")
     unconditional = sum(s.unconditional for s in sites)
     lines.append(
-        f"- **{unconditional} unconditional** sites skip or xfail whenever they are reached (no condition, no "
-        "guard): dead or permanently failing tests unless someone runs them by hand. Listed below."
+        f"- **{count(unconditional, 'unconditional site')}** "
+        + ("skips or xfails whenever it is" if unconditional == 1 else "skip or xfail whenever they are")
+        + " reached (no condition, no guard): dead or permanently failing tests unless someone runs them by hand. "
+        "Listed below."
     )
     strict = stats.xfail_strictness(sites)
     xfails = sum(strict.values())

@@ -239,7 +239,7 @@ class ModuleWalker:
         class_consts = dict(self.consts)
         for stmt in node.body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-                text = const_value(stmt.value, class_consts) if is_text(stmt.value) else None
+                text = const_value(stmt.value, class_consts) if is_text(stmt.value, class_consts) else None
                 if text is not None:
                     class_consts[stmt.targets[0].id] = text
         self.scope.append(node.name)
