@@ -163,6 +163,35 @@ class Definitions:
         return text_out if len(text_out) <= MAX_DEFS_CHARS else text_out[: MAX_DEFS_CHARS - 1] + "…"
 
 
+class Scopes:
+    """The bindings of the functions that enclose a site, worked out once per function."""
+
+    def __init__(self, definitions: Definitions):
+        self.definitions = definitions
+        self._locals: dict[int, dict[str, list[Binding]]] = {}
+
+    def explain(
+        self, text: str, functions: Iterable[ast.FunctionDef | ast.AsyncFunctionDef], line: int | None = None
+    ) -> str:
+        """What the names in ``text`` are bound to at ``line``: the locals of
+        ``functions`` (outermost first, so inner bindings win) bound above that line,
+        then the module. A parameter not rebound above the line stays unexplained."""
+        if not text:
+            return ""
+        local: dict[str, list[Binding]] = {}
+        params: set[str] = set()
+        for func in functions:
+            if id(func) not in self._locals:
+                self._locals[id(func)] = bindings(func.body)
+            for name, found in self._locals[id(func)].items():
+                earlier = [b for b in found if line is None or b[2] < line]
+                if earlier:
+                    local[name] = earlier
+            args = func.args
+            params |= {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+        return self.definitions.explain(text, local, frozenset(params))
+
+
 def _module_functions(body: list[ast.stmt]) -> Iterable[ast.FunctionDef | ast.AsyncFunctionDef]:
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -1,17 +1,21 @@
 """Walk one module's AST and collect its skip/xfail sites.
 
-Names are resolved by :class:`fibench.audit.skips.names.ModuleNames`. A mark *instance* assigned to a module-level name (``requires_gpu =
-pytest.mark.skipif(...)``) is an alias definition, not a site: every later use of the
-name (``@requires_gpu``, ``pytestmark = requires_gpu``, ``marks=requires_gpu``) is a site
-carrying the definition's condition and reason. Uses of a name imported from another
-module, in a mark position (decorator, ``pytestmark``, ``marks=``, ``applymarker``),
-are handed back as :class:`PendingUse` for :mod:`fibench.audit.skips.scan` to resolve
-across files.
+Names are resolved by :class:`fibench.audit.skips.names.ModuleNames`. A mark bound to
+a module-level name (``requires_gpu = pytest.mark.skipif(...)``, ``requires_x =
+_requires("x")`` with ``_requires`` a mark factory, or a copy ``b = a``) is an alias
+definition, not a site: every later use of the name (``@requires_gpu``, ``pytestmark =
+requires_gpu``, ``marks=requires_gpu``) is a site carrying the definition's condition and
+reason. Uses of a name imported from another module, in a mark position (decorator,
+``pytestmark``, ``marks=``, ``applymarker``), and bindings that depend on another
+module, are handed back (:class:`~fibench.audit.skips.aliases.PendingUse`,
+:class:`~fibench.audit.skips.aliases.Deferred`) for :mod:`fibench.audit.skips.aliases`
+to resolve across files.
 
 Each site records where it sits: the enclosing test/function/class (qualified, e.g.
-``TestX.test_y``), what that is (test / fixture / helper / class / module), how the
-mark is attached (``via``), and the ``if``/``except`` guards around it inside its
-function.
+``TestX.test_y``), what that is (test / fixture / hook / helper / class / module), how
+the mark is attached (``via``), the ``if``/``except`` guards around it inside its
+function, and what the names in its condition and guards are bound to nearby
+(``condition_defs``, see :mod:`fibench.audit.skips.conditions`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Iterable, Iterator, Mapping
 
 from fibench.audit.skips import marks
 from fibench.audit.skips.aliases import AliasDefinition, Deferred, PendingUse
-from fibench.audit.skips.conditions import Binding, Definitions, bindings, guard_text
+from fibench.audit.skips.conditions import Definitions, Scopes, guard_text
 from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_marks
 from fibench.audit.skips.modules import join_module
 from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text
@@ -87,8 +91,8 @@ class ModuleWalker:
         self.where = _Where()
         self.scope: list[str] = []
         self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # enclosing functions, outermost first
-        self._locals: dict[int, dict[str, list[Binding]]] = {}  # bindings per function, worked out when needed
         self.defs: Definitions | None = None
+        self.scopes: Scopes | None = None
         self.out = ModuleSites(rel)
         self._dispatch = {
             ast.FunctionDef: self._function,
@@ -114,6 +118,7 @@ class ModuleWalker:
         """Collect module-level names first, then walk the whole module."""
         self.ns.collect(self.tree.body)
         self.defs = Definitions(self.tree.body)
+        self.scopes = Scopes(self.defs)
         for name, call in self.ns.mark_aliases.items():
             self._define(name, marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts), call.lineno)
         maybe = None if self.text is None else set(factory_names(self.text))
@@ -363,23 +368,9 @@ class ModuleWalker:
 
     # ---- sites -------------------------------------------------------------------------
     def explain(self, text: str, line: int | None = None) -> str:
-        """What the names in ``text`` are bound to at ``line``: the enclosing functions'
-        locals bound above that line (innermost first; a parameter not rebound above it
-        stays unexplained), then the module (see :mod:`fibench.audit.skips.conditions`)."""
-        if not text or self.defs is None:
-            return ""
-        local: dict[str, list[Binding]] = {}
-        params: set[str] = set()
-        for func in self.functions:  # outermost first: inner bindings win
-            if id(func) not in self._locals:
-                self._locals[id(func)] = bindings(func.body)
-            for name, found in self._locals[id(func)].items():
-                earlier = [b for b in found if line is None or b[2] < line]
-                if earlier:
-                    local[name] = earlier
-            args = func.args
-            params |= {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-        return self.defs.explain(text, local, frozenset(params))
+        """What the names in ``text`` are bound to at ``line`` (see
+        :meth:`fibench.audit.skips.conditions.Scopes.explain`)."""
+        return self.scopes.explain(text, self.functions, line) if self.scopes is not None else ""
 
     def _site(self, fields: marks.MarkFields, line: int, alias: str = "", via: str | None = None) -> Site:
         where = self.where
