@@ -127,11 +127,21 @@ def test_a_mark_bound_to_an_imported_factory_counts_at_each_use(tmp_path):
         "@needs_triton\ndef test_a(): pass\n\n"
         "@pytest.mark.parametrize('x', [1, 2, 3])\n@triton_too\ndef test_b(x): pass\n"
     )
+    (tmp_path / "test_m.py").write_text(
+        "import pytest\nfrom conftest import needs_triton\n\npytestmark = [needs_triton, pytest.mark.slow]\n\n"
+        "@pytest.mark.parametrize('n', [pytest.param(1, marks=needs_triton), 2])\ndef test_c(n): pass\n"
+        "def test_d(): pass\n"
+    )
     sites = run_audit(AuditOptions(path=tmp_path)).sites
-    assert [(s.file, s.line, s.alias, s.reason, s.tests_affected) for s in sites] == [
-        ("test_k.py", 4, "needs_triton", "triton is not installed", 1),
-        ("test_k.py", 8, "triton_too", "triton is not installed", 3),
+    assert [(s.file, s.line, s.via, s.alias, s.reason, s.tests_affected) for s in sites] == [
+        ("test_k.py", 4, "decorator", "needs_triton", "triton is not installed", 1),
+        ("test_k.py", 8, "decorator", "triton_too", "triton is not installed", 3),
+        # pytestmark: every test of the module, test_c's 2 items and test_d's 1
+        ("test_m.py", 4, "pytestmark", "needs_triton", "triton is not installed", 3),
+        # marks= on the first of test_c's two params: 1 item
+        ("test_m.py", 6, "param", "needs_triton", "triton is not installed", 1),
     ]
+    (tmp_path / "test_m.py").unlink()
     # unused: the factory's binding and its copy are not sites; nothing left at a definition
     (tmp_path / "test_k.py").write_text("def test_plain(): pass\n")
     assert [(s.file, s.line, s.via) for s in scan_tree(tmp_path).sites] == [("conftest.py", 3, "alias definition")]
