@@ -94,8 +94,8 @@ def test_an_unused_factory_is_one_site_at_its_return(tmp_path):
     sites = scan_tree(tmp_path).sites
     assert [(s.line, s.function, s.context, s.kind, s.via, s.reason) for s in sites] == [
         (7, "skip_if_no", "helper", "skipif", "factory definition", "Could not import '{package}'"),
-        # reason = backend + "...": not a constant without a bound argument, so it stays a placeholder
-        (12, "broken_on", "helper", "xfail", "factory definition", "{reason}"),
+        # reason = backend + "...": the local is substituted, its unbound parameter stays a placeholder
+        (12, "broken_on", "helper", "xfail", "factory definition", "{backend} backend is broken here"),
     ]
 
 

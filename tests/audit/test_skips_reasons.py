@@ -63,6 +63,9 @@ def test_long_placeholders_are_cut():
         ("can't set float", "cannot set float"),
         ("`x`  must be   positive", "'x' must be positive"),
         ("multi-GPU only", "multi gpu only"),
+        ("CuTe-DSL not available", "CuteDSL not available"),  # hyphenation of a compound
+        ("needs sm_100", "needs SM 100"),
+        ("needs SM100", "Needs sm-100."),
     ],
 )
 def test_group_key_ignores_case_punctuation_spacing_and_dynamic_parts(a, b):
@@ -75,6 +78,7 @@ def test_group_key_ignores_case_punctuation_spacing_and_dynamic_parts(a, b):
         ("k >= 1", "k < 1"),  # comparison operators are kept
         ("requires CUDA 12.8", "requires CUDA 128"),  # version dots are kept
         ("SM90 only", "SM100 only"),
+        ("needs 1 2 GPUs", "needs 12 GPUs"),  # two numbers do not fuse into one
     ],
 )
 def test_group_key_keeps_what_changes_meaning(a, b):
@@ -91,3 +95,45 @@ def test_key_pattern_matches_concrete_reasons():
     assert not pattern.fullmatch(group_key("FA2 is not supported on cuda:0"))
     assert key_pattern("no placeholder") is None
     assert key_pattern("{} x") is None  # too little literal text to match safely
+
+
+def test_names_bound_in_several_branches_render_as_alternatives():
+    from fibench.audit.skips.names import local_strings
+
+    body = ast.parse(
+        "reason = None\n"
+        "if a:\n    reason = 'CUDA not available'\n"
+        "elif b:\n    reason = f'needs SM{major}0+'\n"
+        "else:\n    reason = 'CUDA not available'\n"
+        "msg = compute()\n"
+        "if c:\n    msg = 'plain'\n"
+        "once = 'only one'\n"
+        "cc = major * 10 + minor\n"
+        "label = 'sm' + str(cc)\n"
+    ).body
+    strings = local_strings(body, {})
+    # None adds nothing, a repeated value is listed once, a run-time part stays a placeholder
+    assert strings["reason"] == "CUDA not available | needs SM{major}0+"
+    assert strings["msg"] == "plain | {msg}"  # one binding is not text
+    assert strings["once"] == "only one"
+    assert rendered("reason", strings) == ("CUDA not available | needs SM{major}0+", True)
+    assert rendered("str(reason)", strings) == ("CUDA not available | needs SM{major}0+", True)
+    assert rendered("once", strings) == ("only one", False)
+    assert "cc" not in strings  # arithmetic, not text: stays a placeholder
+    assert rendered('f"got {cc}"', strings) == ("got {cc}", True)
+    assert strings["label"] == "sm{cc}"
+
+
+def test_module_names_bound_in_branches_render_as_alternatives():
+    from fibench.audit.skips.names import ModuleNames
+
+    names = ModuleNames()
+    names.collect(ast.parse(
+        "_SKIP = None\n"
+        "if not ok():\n    _SKIP = 'CUDA not available'\n"
+        "elif cc < 8:\n    _SKIP = 'needs SM80+'\n"
+        "PREFIX = 'a'\n"
+        "JOINED = PREFIX + 'b'\n"
+    ).body)
+    assert rendered("str(_SKIP)", names.consts) == ("CUDA not available | needs SM80+", True)
+    assert rendered("JOINED", names.consts) == ("ab", False)

@@ -21,6 +21,7 @@ def test_sections_in_order(markdown):
     assert headings == [
         "## Executive summary",
         "## Categories",
+        "## Ranked by tests affected",
         "## By kind",
         "## Reasons by category",
         "## Unconditional sites (always skip or xfail when reached)",
@@ -34,12 +35,12 @@ def test_sections_in_order(markdown):
 
 
 def test_executive_summary_numbers(markdown):
-    assert "**61 sites** skip or xfail tests, in **13 files** (15 Python files found; 13 mention" in markdown
-    assert "**37 unconditional** sites" in markdown
+    assert "**61 sites** skip or xfail tests, in **13 files** (15 Python files found and indexed; 13 mention" in markdown
+    assert "**37 unconditional sites** skip or xfail whenever they are reached" in markdown
     assert "**14 xfail marks**: 1 strict, 2 non-strict, 11 relying on the `xfail_strict` ini default" in markdown
     assert "**5 sites give no reason**; 11 build their reason at run time" in markdown
     assert "**3 marks pytest will reject or misread**" in markdown
-    assert "1 in fixtures, 2 in helper functions, 9 at module level and 1 on classes" in markdown
+    assert "1 in fixtures, 1 in pytest hooks, 1 in helper functions, 9 at module level and 1 on classes" in markdown
     assert "2 sites are in conftest.py files" in markdown
 
 
@@ -52,10 +53,11 @@ def test_category_and_kind_tables(markdown):
 
 
 def test_reason_groups_list_files_and_rules(markdown):
-    assert ("| FA3 is NOT supported on {device}! | 2 | runtime skip 2 | `test_dynamic.py` (1), "
+    # tests affected: test_grouping and test_runtime_skip, one item each (no parametrize)
+    assert ("| FA3 is NOT supported on {device}! | 2 | 2 | runtime skip 2 | `test_dynamic.py` (1), "
             "`test_runtime.py` (1) | `feature-unsupported` |") in markdown
-    assert "| SM90 is required | 2 | skipif 2 | `test_aliases.py` (2) | `hw-gpu-arch` |" in markdown
-    assert "| kept for later | 1 | xfail 1 | `helpers.py` (1) | (none) |" in markdown
+    assert "| SM90 is required | 2 | 2 | skipif 2 | `test_aliases.py` (2) | `cond-hw-arch` |" in markdown
+    assert "| kept for later | 1 | 0 | xfail 1 | `helpers.py` (1) | (none) |" in markdown  # an unused alias
 
 
 def test_lists_of_sites(markdown):

@@ -49,7 +49,7 @@ def test_default_rules_load_and_use_known_categories():
         ("skipif", "trtllm-gen does not support SM110/SM120/SM121 GPUs", "", ("Hardware Requirements", "hw-gpu-arch")),
         ("skipif", "FA3 is not supported on this device", "", ("Feature Unsupported", "feature-unsupported")),
         ("skipif", "FA3 is not supported on this device", "torch.cuda.get_device_capability()[0] < 9",
-         ("Hardware Requirements", "hw-condition-probe")),
+         ("Hardware Requirements", "cond-hw-arch")),
         ("skipif", "k should be less than vocab_size", "", ("Parameter Validation", "param-constraint")),
         ("importorskip", "requires module 'scipy'", "", ("Environment Issues", "env-importorskip")),
         ("skipif", "Nvfp4 Requires compute capability >= 10 and CUDA >= 12.8", "",
@@ -57,12 +57,38 @@ def test_default_rules_load_and_use_known_categories():
         ("xfail", "cudnn backend does not support causal", "", ("Backend Limitations", "backend-named")),
         ("skip", "", "", ("Other", "other-no-reason")),
         ("skip", "{reason}", "", ("Other", "other-dynamic-reason")),
-        ("skip", "{reason}", "sys.platform == 'win32'", ("Environment Issues", "env-condition-probe")),
-        ("skipif", "umfpack not available", "not has_umfpack", ("Environment Issues", "env-optional-package")),
-        ("skipif", "no fenv()", "not _test_internal.have_fenv()", ("Environment Issues", "env-optional-package")),
+        ("skip", "{reason}", "sys.platform == 'win32'", ("Environment Issues", "cond-env-platform")),
+        ("skipif", "umfpack not available", "not has_umfpack", ("Environment Issues", "cond-env-package")),
+        ("skipif", "no fenv()", "not _test_internal.have_fenv()", ("Environment Issues", "cond-env-package")),
         ("skip", "{cls} doesn support {tz}", "", ("Feature Unsupported", "feature-unsupported")),
         ("skipif", "cannot find float96 so skipping", "", ("Hardware Requirements", "hw-cpu-platform")),
         ("skip", "something unusual", "", ("Other", "")),
+        # a placeholder stands where a number goes
+        ("skip", "Requires at least {min_gpus} GPUs", "", ("Hardware Requirements", "hw-gpu-count")),
+        ("skip", "Requires at least 4 GPUs", "", ("Hardware Requirements", "hw-gpu-count")),
+        ("skip", "needs >= {req} GPUs", "", ("Hardware Requirements", "hw-gpu-count")),
+        ("skip", "needs >=4 ranks", "", ("Hardware Requirements", "hw-gpu-count")),
+        ("skip", "SM{sm} is not supported", "", ("Hardware Requirements", "hw-gpu-arch")),
+        ("skip", "needs {mem_gb} GB free", "", ("Hardware Requirements", "hw-memory")),
+        ("skip", "requires CUDA {version}", "", ("Environment Issues", "env-cuda-version")),
+        # one condition, three wordings, one category
+        ("skipif", "needs CUDA", "not torch.cuda.is_available()", ("Environment Issues", "cond-env-package")),
+        ("skipif", "no CUDA", "not torch.cuda.is_available()", ("Environment Issues", "cond-env-package")),
+        ("skipif", "CuTe-DSL not available", "not is_cute_dsl_available()", ("Environment Issues", "cond-env-package")),
+        # conditions named by the issue
+        ("skipif", "x", "torch.cuda.get_device_properties(0).multi_processor_count < 132",
+         ("Hardware Requirements", "cond-hw-count")),
+        ("skipif", "x", "world_size > torch.cuda.device_count()", ("Hardware Requirements", "cond-hw-count")),
+        ("skipif", "x", "torch.cuda.mem_get_info()[0] < need", ("Hardware Requirements", "cond-hw-memory")),
+        ("skipif", "x", "torch.version.cuda < '12.8'", ("Environment Issues", "cond-env-version")),
+        ("skipif", "x", "os.environ.get('FLASHINFER_SLOW') != '1'", ("Environment Issues", "cond-env-vars")),
+        ("skip", "x", "except ImportError", ("Environment Issues", "cond-env-package")),
+        ("skip", "Insufficient SMs on device: {total_sms}", "", ("Hardware Requirements", "hw-gpu-count")),
+        ("skip", "N_eff < top_k", "", ("Parameter Validation", "param-comparison")),
+        ("skip", "Invalid configuration", "", ("Parameter Validation", "param-constraint")),
+        ("skip", "NVFP4 KV cache requires FP8 query", "", ("Parameter Validation", "param-dtype")),
+        ("skip", "too slow (>= 0.25s)", "", ("Other", "other-flaky-slow")),  # a duration, not a version
+        ("skipif", "x", "not _sm90_available()", ("Hardware Requirements", "cond-hw-arch")),  # an SM probe
     ],
 )
 def test_default_categorisation(kind, reason, condition, expected):
@@ -171,3 +197,44 @@ def test_missing_rules_file_and_clash_with_defaults(tmp_path):
         load_rules(clash, "extend")
     with pytest.raises(RulesError, match="unknown rules mode 'merge'"):
         load_rules(clash, "merge")
+
+
+def test_the_condition_decides_first_then_its_definitions_then_the_reason():
+    from fibench.audit.skips.rules import decide
+
+    rules = load_rules()
+    # the reason says feature, the condition probes the compute capability
+    assert decide(rules, "skipif", "FA3 is not supported", ["get_device_capability()[0] < 9"]) == (
+        "Hardware Requirements", "cond-hw-arch", "condition")
+    # an opaque condition: what its name is bound to decides
+    assert decide(rules, "skipif", "FA3 is not supported", ["not _ok()"], "_ok(): return get_cc() >= 90") == (
+        "Hardware Requirements", "cond-hw-arch", "condition_defs")
+    # a written condition outranks what the helper it calls contains
+    assert decide(rules, "skipif", "x", ["not _is_dsl_available()"], "_is_dsl_available(): if cc < 90") == (
+        "Environment Issues", "cond-env-package", "condition")
+    # nothing recognisable in the condition: the reason decides
+    assert decide(rules, "skip", "FA3 is not supported", ["backend == 'fa3'"]) == (
+        "Feature Unsupported", "feature-unsupported", "reason")
+    assert decide(rules, "skip", "something unusual", []) == ("Other", "", "")
+
+
+def test_guards_are_tried_from_the_innermost_out():
+    from fibench.audit.skips.rules import decide, site_conditions
+    from fibench.audit.skips.site import Site
+
+    outer, inner = "except (torch.cuda.OutOfMemoryError, RuntimeError)", "isinstance(e, MissingJITCacheError)"
+    site = Site(file="c.py", line=1, function="f", context="hook", kind="runtime skip", via="call", condition="",
+                guard=f"{outer} and {inner}", strict="", raises="", reason="missing JIT cache", reason_source="",
+                group_key="", dynamic=False, unconditional=False, module="", minversion="", alias="", param_id="",
+                guards=(outer, inner))
+    assert site_conditions(site) == ["", inner, outer]
+    assert decide(load_rules(), site.kind, site.reason, site_conditions(site)) == (
+        "Environment Issues", "cond-env-build", "condition")
+
+
+def test_user_rules_in_extend_mode_come_before_default_condition_rules(tmp_path):
+    from fibench.audit.skips.rules import decide
+
+    rules = load_rules(write(tmp_path, USER_RULES), "extend")
+    assert decide(rules, "skipif", "FA3 is not supported", ["get_device_capability()[0] < 9"]) == (
+        "Backend Limitations", "mine-fa3", "reason")

@@ -26,15 +26,15 @@ H, F, P, E, B, O = (
 
 # (file, line, function, kind, via, category, rule id)
 EXPECTED = [
-    ("conftest.py", 7, "gpu", "runtime skip", "call", H, "hw-gpu-present"),
+    ("conftest.py", 7, "gpu", "runtime skip", "call", H, "cond-hw-present"),
     ("conftest.py", 18, "pytest_collection_modifyitems", "skip", "applymarker", O, "other-flaky-slow"),
     ("helpers.py", 9, "<module>", "xfail", "alias definition", O, ""),
-    ("helpers.py", 14, "skip_unless_cuda_version", "runtime skip", "call", E, "env-cuda-version"),
+    ("helpers.py", 14, "skip_unless_cuda_version", "runtime skip", "call", E, "cond-env-version"),
     ("sub/test_nested.py", 6, "test_apply", "xfail", "applymarker", B, "backend-named"),
     ("sub/test_nested.py", 7, "test_apply", "xfail", "call", O, ""),
     ("sub/test_nested.py", 14, "TestOuter.TestInner.test_deep", "runtime skip", "call", O, ""),
-    ("test_aliases.py", 13, "test_sm90", "skipif", "decorator", H, "hw-gpu-arch"),
-    ("test_aliases.py", 18, "test_sm90_attribute", "skipif", "decorator", H, "hw-gpu-arch"),
+    ("test_aliases.py", 13, "test_sm90", "skipif", "decorator", H, "cond-hw-arch"),
+    ("test_aliases.py", 18, "test_sm90_attribute", "skipif", "decorator", H, "cond-hw-arch"),
     ("test_aliases.py", 23, "test_gpu_one", "skipif", "decorator", H, "hw-gpu-present"),
     ("test_aliases.py", 28, "test_gpu_two", "skipif", "decorator", H, "hw-gpu-present"),
     ("test_aliases.py", 33, "test_aliased_xfail", "xfail", "decorator", O, "other-known-bug"),
@@ -46,19 +46,19 @@ EXPECTED = [
     ("test_decorators.py", 7, "test_plain_skip", "skip", "decorator", E, "env-platform"),
     ("test_decorators.py", 12, "test_positional_skip", "skip", "decorator", O, "other-known-bug"),
     ("test_decorators.py", 17, "test_bare_skip", "skip", "decorator", O, "other-no-reason"),
-    ("test_decorators.py", 22, "test_two_gpus", "skipif", "decorator", H, "hw-gpu-count"),
-    ("test_decorators.py", 27, "test_not_windows", "skipif", "decorator", E, "env-platform"),
+    ("test_decorators.py", 22, "test_two_gpus", "skipif", "decorator", H, "cond-hw-count"),
+    ("test_decorators.py", 27, "test_not_windows", "skipif", "decorator", E, "cond-env-platform"),
     ("test_decorators.py", 32, "test_xfail_strict", "xfail", "decorator", F, "feature-unsupported"),
-    ("test_decorators.py", 37, "test_xfail_conditional", "xfail", "decorator", E, "env-cuda-version"),
+    ("test_decorators.py", 37, "test_xfail_conditional", "xfail", "decorator", E, "cond-env-version"),
     ("test_decorators.py", 42, "test_bare_xfail", "xfail", "decorator", O, "other-no-reason"),
     ("test_decorators.py", 47, "test_const_reason", "skipif", "decorator", F, "feature-unsupported"),
-    ("test_decorators.py", 52, "test_fa3_condition", "skipif", "decorator", H, "hw-condition-probe"),
+    ("test_decorators.py", 52, "test_fa3_condition", "skipif", "decorator", H, "cond-hw-arch"),
     ("test_decorators.py", 58, "TestGrouped.test_heads", "xfail", "decorator", P, "param-constraint"),
     ("test_dynamic.py", 8, "test_concat", "runtime skip", "call", B, "backend-named"),
-    ("test_dynamic.py", 12, "test_percent", "runtime skip", "call", F, "feature-unsupported"),
+    ("test_dynamic.py", 12, "test_percent", "runtime skip", "call", H, "hw-gpu-arch"),
     ("test_dynamic.py", 16, "test_percent_tuple", "runtime skip", "call", P, "param-constraint"),
     ("test_dynamic.py", 20, "test_percent_dict", "runtime skip", "call", E, "env-package"),
-    ("test_dynamic.py", 24, "test_format", "runtime skip", "call", E, "env-package"),
+    ("test_dynamic.py", 24, "test_format", "runtime skip", "call", E, "env-cuda-version"),
     ("test_dynamic.py", 28, "test_format_named", "runtime skip", "call", E, "env-package"),
     ("test_dynamic.py", 32, "test_variable", "runtime skip", "call", O, "other-dynamic-reason"),
     ("test_dynamic.py", 36, "test_helper_call", "runtime skip", "call", O, "other-dynamic-reason"),
@@ -74,19 +74,19 @@ EXPECTED = [
     ("test_params.py", 10, "test_dtypes", "skip", "param", O, ""),
     ("test_params.py", 10, "test_dtypes", "xfail", "param", O, "other-no-reason"),
     ("test_params.py", 17, "<module>", "xfail", "param", P, "param-constraint"),
-    ("test_pytestmark_list.py", 5, "<module>", "skipif", "pytestmark", H, "hw-gpu-arch"),
+    ("test_pytestmark_list.py", 5, "<module>", "skipif", "pytestmark", H, "cond-hw-arch"),
     ("test_pytestmark_list.py", 6, "<module>", "xfail", "pytestmark", B, "backend-named"),
     ("test_runtime.py", 5, "<module>", "importorskip", "call", E, "env-importorskip"),
     ("test_runtime.py", 6, "<module>", "importorskip", "call", E, "env-importorskip"),
-    ("test_runtime.py", 9, "<module>", "runtime skip", "call", E, "env-package"),
+    ("test_runtime.py", 9, "<module>", "runtime skip", "call", E, "cond-env-version"),
     ("test_runtime.py", 14, "test_runtime_skip", "runtime skip", "call", F, "feature-unsupported"),
     ("test_runtime.py", 15, "test_runtime_skip", "runtime skip", "call", O, ""),
     ("test_runtime.py", 20, "test_runtime_xfail", "runtime xfail", "call", P, "param-constraint"),
-    ("test_runtime.py", 27, "test_msg_keyword", "runtime skip", "call", E, "env-package"),
+    ("test_runtime.py", 27, "test_msg_keyword", "runtime skip", "call", E, "cond-env-package"),
     ("test_runtime.py", 31, "test_exception", "runtime skip", "call", O, ""),
     ("test_runtime.py", 35, "test_importorskip_reason", "importorskip", "call", E, "env-importorskip"),
     ("test_runtime.py", 38, "test_sentence_as_condition", "xfail", "decorator", O, "other-no-reason"),
-    ("test_runtime.py", 43, "test_boolean_without_reason", "skipif", "decorator", H, "hw-condition-probe"),
+    ("test_runtime.py", 43, "test_boolean_without_reason", "skipif", "decorator", H, "cond-hw-cpu"),
 ]
 
 
@@ -114,7 +114,7 @@ def test_counts_per_kind_and_category(sites):
     assert Counter(s.kind for s in sites) == {
         "skip": 6, "skipif": 12, "xfail": 14, "importorskip": 4, "runtime skip": 23, "runtime xfail": 2,
     }
-    assert Counter(s.category for s in sites) == {H: 11, F: 6, P: 4, E: 15, B: 6, O: 19}
+    assert Counter(s.category for s in sites) == {H: 12, F: 5, P: 4, E: 15, B: 6, O: 19}
 
 
 def test_files_found_walked_checked_and_not_parsed(scan):
@@ -162,8 +162,8 @@ def test_fa3_reasons_differing_in_case_punctuation_and_dynamic_part_share_a_grou
     a = places[("test_runtime.py", 14, "runtime skip")]
     b = places[("test_dynamic.py", 48, "runtime skip")]
     assert a.reason != b.reason
-    assert a.group_key == b.group_key == "fa3 is not supported on {}"
-    assert places[("test_decorators.py", 52, "skipif")].group_key == "fa3 is not supported on this device"
+    assert a.group_key == b.group_key == "fa3isnotsupportedon{}"
+    assert places[("test_decorators.py", 52, "skipif")].group_key == "fa3isnotsupportedonthisdevice"
 
 
 def test_conditions_guards_strict_and_unconditional(sites):
@@ -270,7 +270,7 @@ def test_class_constants_reach_method_decorators_but_not_method_bodies(tmp_path)
     ]
 
 
-def test_function_local_strings_bound_once_are_substituted(tmp_path):
+def test_function_local_strings_are_substituted_and_branches_read_as_alternatives(tmp_path):
     (tmp_path / "test_local.py").write_text(
         "import pytest\n"
         "\n"
@@ -288,7 +288,7 @@ def test_function_local_strings_bound_once_are_substituted(tmp_path):
     sites = scan_tree(tmp_path).sites
     assert [(s.line, s.reason, s.dynamic) for s in sites] == [
         (6, "tested separately", False),
-        (12, "{msg}", True),  # bound twice: which one depends on the run
+        (12, "a | b", True),  # bound twice: which one applies depends on the run
     ]
 
 
@@ -303,4 +303,19 @@ def test_a_string_only_extended_later_reads_as_its_first_value(tmp_path):
         "    pytest.skip(msg)\n"
     )
     (site,) = scan_tree(tmp_path).sites
-    assert (site.reason, site.group_key) == ("needs numpy…", "needs numpy")
+    assert (site.reason, site.group_key) == ("needs numpy…", "needsnumpy")
+
+
+def test_guards_joined_with_and_keep_their_own_or(tmp_path):
+    (tmp_path / "test_or.py").write_text(
+        "import pytest\n"
+        "\n"
+        "def test_x(a, b, backend):\n"
+        "    if a == 1 or b == 2:\n"
+        "        if backend == 'cutlass':\n"
+        "            pytest.skip('cutlass does not support e5m2')\n"
+        "    else:\n"
+        "        pytest.skip('other')\n"
+    )
+    guards = [s.guard for s in scan_tree(tmp_path).sites]
+    assert guards == ["(a == 1 or b == 2) and backend == 'cutlass'", "not (a == 1 or b == 2)"]

@@ -1,7 +1,7 @@
 """Run a skips audit end to end and write its files.
 
-``run_audit`` is the one call the CLI makes: scan -> categorise -> group -> (JUnit) ->
-(baseline trend), returning an :class:`AuditResult`. ``write_outputs`` writes
+``run_audit`` is the one call the CLI makes: scan -> categorise -> tests reached ->
+group -> (JUnit) -> (baseline trend), returning an :class:`AuditResult`. ``write_outputs`` writes
 ``skips.csv`` (one row per site, pandas) and ``skips.md`` (see
 :mod:`fibench.audit.skips.report`), plus ``skips_runtime.csv`` when JUnit files were
 given.
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fibench.audit.skips.affected import SuiteGraph
+from fibench.audit.skips.totals import suite_size, with_reach
 from fibench.audit.skips.baseline import compute_trend, load_baseline
 from fibench.audit.skips.groups import group_sites
 from fibench.audit.skips.inifile import find_xfail_default
@@ -44,19 +46,21 @@ def run_audit(options: AuditOptions) -> AuditResult:
             raise UsageError(f"JUnit file not found: {junit}")
     started = time.perf_counter()
     scan = scan_tree(options.path)
-    sites = categorise_sites(scan.sites, rules)
+    graph = SuiteGraph(scan.indexes, scan.module_map)
+    sites = with_reach(categorise_sites(scan.sites, rules), graph)
     scan_seconds = time.perf_counter() - started
     groups = group_sites(sites)
     runtime = summarise_junit(options.junit, groups, rules) if options.junit else None
     trend = compute_trend(sites, baseline, str(options.baseline)) if baseline is not None else None
     return AuditResult(
-        options, scan, sites, groups, rules, runtime, trend, find_xfail_default(options.path), scan_seconds
+        options, scan, sites, groups, rules, runtime, trend, find_xfail_default(options.path), scan_seconds,
+        suite=suite_size(graph),
     )
 
 
 def sites_frame(sites: list[Site]) -> pd.DataFrame:
     """One row per site, columns in :data:`fibench.audit.skips.site.COLUMNS` order."""
-    return pd.DataFrame([asdict(s) for s in sites], columns=list(COLUMNS))
+    return pd.DataFrame([{c: getattr(s, c) for c in COLUMNS} for s in sites], columns=list(COLUMNS))
 
 
 def runtime_frame(runtime: JunitSummary) -> pd.DataFrame:

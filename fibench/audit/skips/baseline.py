@@ -1,7 +1,9 @@
 """Trend against an earlier run: site counts per category and per reason group.
 
 The baseline is a ``skips.csv`` from an earlier ``fibench audit skips`` run; only its
-``category``, ``group_key`` and ``reason`` columns are read. A reason group is
+``category`` and ``reason`` columns are read; the group key of each row is worked out
+again from its reason with the current :func:`~fibench.audit.skips.reasons.group_key`, so a
+baseline written by an older fibench (other key format) still lines up. A reason group is
 identified by its group key, so a reason reworded only in case, spacing, punctuation
 or dynamic parts is the same group in both runs. Change = now - before; a group that
 disappeared has ``after == 0``, a new one ``before == 0``.
@@ -17,10 +19,11 @@ from typing import Iterable
 import pandas as pd
 
 from fibench.audit.skips.groups import NO_REASON
+from fibench.audit.skips.reasons import group_key
 from fibench.audit.skips.site import Site
 from fibench.errors import UsageError
 
-REQUIRED_COLUMNS = ("category", "group_key", "reason")
+REQUIRED_COLUMNS = ("category", "reason")
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def load_baseline(path: Path) -> pd.DataFrame:
 def compute_trend(sites: Iterable[Site], baseline: pd.DataFrame, source: str) -> Trend:
     """Per-category and per-group changes from ``baseline`` to ``sites``."""
     now = list(sites)
-    before_rows = list(zip(baseline["category"], baseline["group_key"], baseline["reason"]))
+    before_rows = list(zip(baseline["category"], baseline["reason"].map(group_key), baseline["reason"]))
     categories = _changes(
         Counter(c for c, _, _ in before_rows),
         Counter(s.category for s in now),

@@ -56,8 +56,10 @@ def skips_command(
     baseline: BaselineOption = None,
 ) -> None:
     """Audit what a pytest test tree skips and xfails, and why, by reading its source
-    (nothing is imported or run). Writes skips.csv (one row per site) and skips.md
-    (summary, categories, reasons by category, top files) and prints a summary."""
+    (nothing is imported or run). Each site is categorised from its condition where one
+    is recognised, from its reason's words otherwise, and counts the tests it can affect.
+    Writes skips.csv (one row per site) and skips.md (summary, categories, rankings by
+    sites and by tests affected, reasons by category, top files) and prints a summary."""
     from fibench.audit.skips.audit import run_audit, write_outputs
     from fibench.audit.skips.console import print_summary
     from fibench.audit.skips.result import AuditOptions

@@ -1,4 +1,5 @@
-"""Rich console summary of a skips audit: categories, kinds, top reasons, top files."""
+"""Rich console summary of a skips audit: categories, kinds, top reasons (by sites and by
+tests affected; "+" marks a total that leaves catch-all conftest sites out), top files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fibench.audit.skips import stats
+from fibench.audit.skips.groups import by_tests_affected
 from fibench.audit.skips.result import AuditResult
 
 TOP_REASONS = 10
@@ -21,12 +23,13 @@ def print_summary(result: AuditResult, written: list[Path], console: Console | N
     console.print(
         f"[bold]fibench audit skips[/bold] {result.options.path}: {len(result.sites)} sites in "
         f"{len({s.file for s in result.sites})} files ({scan.files_found} Python files found, "
-        f"{scan.files_walked} parsed) in {result.scan_seconds:.1f} s",
+        f"{scan.files_walked} with marks); {result.suite.test_functions:,} test functions, "
+        f"{result.suite.test_items:,} test items; {result.scan_seconds:.1f} s",
         soft_wrap=True,
     )
 
     categories = Table(title="Categories")
-    for name in ("category", "sites", "%", "reasons", "unconditional"):
+    for name in ("category", "sites", "%", "reasons", "unconditional", "tests affected"):
         categories.add_column(name, justify="left" if name == "category" else "right")
     if result.trend:
         categories.add_column("Δ baseline", justify="right")
@@ -34,7 +37,8 @@ def print_summary(result: AuditResult, written: list[Path], console: Console | N
         categories.add_column("run skipped", justify="right")
         categories.add_column("run xfailed", justify="right")
     for row in stats.category_rows(result):
-        cells = [row.category, str(row.sites), f"{row.percent:.1f}", str(row.groups), str(row.unconditional)]
+        cells = [row.category, str(row.sites), f"{row.percent:.1f}", str(row.groups), str(row.unconditional),
+                 f"{row.tests_affected:,}" + ("+" if row.catch_all else "")]
         if result.trend:
             cells.append(f"{row.delta:+d}")
         if result.runtime:
@@ -49,12 +53,15 @@ def print_summary(result: AuditResult, written: list[Path], console: Console | N
         kinds.add_row(kind, str(count))
     console.print(kinds)
 
-    reasons = Table(title=f"Top {TOP_REASONS} reasons")
-    for name in ("reason", "sites", "category", "files"):
-        reasons.add_column(name, justify="right" if name in ("sites", "files") else "left")
-    for group in result.groups[:TOP_REASONS]:
-        reasons.add_row(group.label[:90], str(group.sites), group.category, str(len(group.files)))
-    console.print(reasons)
+    for title, groups in ((f"Top {TOP_REASONS} reasons by sites", result.groups),
+                          (f"Top {TOP_REASONS} reasons by tests affected", by_tests_affected(result.groups))):
+        reasons = Table(title=title)
+        for name in ("reason", "sites", "tests affected", "category", "files"):
+            reasons.add_column(name, justify="left" if name in ("reason", "category") else "right")
+        for group in groups[:TOP_REASONS]:
+            reasons.add_row(group.label[:90], str(group.sites), f"{group.tests_affected:,}", group.category,
+                            str(len(group.files)))
+        console.print(reasons)
 
     files = Table(title=f"Top {TOP_FILES} files")
     files.add_column("file")

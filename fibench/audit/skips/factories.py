@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from fibench.audit.skips import marks
+from fibench.audit.skips.conditions import Definitions, bindings, guard_text, join_defs
 from fibench.audit.skips.names import local_strings
 from fibench.audit.skips.reasons import const_value
 from fibench.audit.skips.site import Site
@@ -51,6 +52,7 @@ class Factory:
     func: ast.FunctionDef | ast.AsyncFunctionDef
     returns: tuple[Returned, ...]  # in source order
     consts: Mapping[str, str]  # the defining module's string constants
+    definitions: Definitions | None = None  # the defining module's names, to explain conditions
 
 
 def factory_names(text: str) -> list[str]:
@@ -82,9 +84,10 @@ def _collect_returns(
             if target in marks.MARK_KINDS:
                 found.append(Returned(stmt.value, marks.MARK_KINDS[target], " and ".join(guards)))
         elif isinstance(stmt, ast.If):
-            test = " ".join(ast.unparse(stmt.test).split())
+            test = guard_text(stmt.test)
             _collect_returns(stmt.body, guards + [test], qual, found)
-            _collect_returns(stmt.orelse, guards + [f"not ({test})"], qual, found)
+            _collect_returns(stmt.orelse, guards + [f"not {test}" if test.startswith("(") else f"not ({test})"],
+                             qual, found)
         elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
             inner = list(stmt.body) + list(getattr(stmt, "orelse", [])) + list(getattr(stmt, "finalbody", []))
             inner += [s for handler in getattr(stmt, "handlers", []) for s in handler.body]
@@ -117,6 +120,11 @@ def factory_fields(factory: Factory, call: ast.Call | None, use_consts: Mapping[
         fields = marks.mark_call(returned.kind, returned.call, consts)
         condition = " and ".join(part for part in (returned.guard, fields.condition) if part)
         options.append(replace(fields, condition=condition, unconditional=fields.unconditional and not returned.guard))
+    if factory.definitions is not None:
+        local = bindings(factory.func.body)
+        args = factory.func.args
+        params = frozenset(a.arg for a in args.posonlyargs + args.args + args.kwonlyargs)
+        options = [replace(o, condition_defs=factory.definitions.explain(o.condition, local, params)) for o in options]
     if len(options) == 1:
         return options[0]
     kinds = {o.kind for o in options}
@@ -130,6 +138,7 @@ def factory_fields(factory: Factory, call: ast.Call | None, use_consts: Mapping[
         dynamic=any(o.dynamic for o in options),
         unconditional=all(o.unconditional for o in options),
         warning=next((o.warning for o in options if o.warning), ""),
+        condition_defs=join_defs(*(o.condition_defs for o in options)),
     )
 
 

@@ -24,6 +24,7 @@ import ast
 from dataclasses import dataclass, replace
 from typing import Mapping
 
+from fibench.audit.skips.conditions import join_defs
 from fibench.audit.skips.reasons import Rendered, group_key, render
 from fibench.audit.skips.site import Site
 
@@ -54,6 +55,7 @@ class MarkFields:
     module: str = ""
     minversion: str = ""
     warning: str = ""  # a construct pytest will reject or misread (see :func:`mark_warning`)
+    condition_defs: str = ""  # what the condition's names are bound to where the mark is built
 
 
 def _kwarg(call: ast.Call, *names: str) -> ast.expr | None:
@@ -183,4 +185,5 @@ def with_fields(place: Site, fields: MarkFields, alias: str | None = None) -> Si
         minversion=fields.minversion,
         alias=place.alias if alias is None else alias,
         warning=fields.warning if module_level or fields.warning != MODULE_LEVEL else "",
+        condition_defs=join_defs(fields.condition_defs, place.condition_defs),
     )

@@ -15,8 +15,9 @@ String constants the walker can see cheaply are substituted for their names:
 module-level ones (``MSG = "..."``), those bound in a class body (for its method
 decorators), and those bound exactly once in the enclosing function.
 :func:`group_key` lower-cases the text, turns every placeholder into ``{}``, expands
-contractions and drops punctuation and spacing, so reasons that differ only in their
-dynamic parts, case, whitespace or punctuation share one key.
+contractions and drops punctuation, hyphens and spacing, so reasons that differ only in
+their dynamic parts, case, spelling of a compound ("CuTe-DSL" / "CuteDSL"), whitespace
+or punctuation share one key.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ _CONTRACTIONS = (
     (re.compile(r"['’]s\b"), " is"),
     (re.compile(r"&"), " and "),
 )
+
+
+class DynamicText(str):
+    """A string constant whose value depends on the run: the alternatives of a name
+    bound in several branches (``"CUDA not available | needs SM80+"``) or a value with
+    placeholders. :func:`render` substitutes it like any constant but marks the reason
+    dynamic, and :func:`const_value` does not treat it as a constant."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ def _parts(node: ast.expr, consts: Mapping[str, str]) -> list[tuple[str, bool]]:
     if isinstance(node, ast.Constant):
         return [(str(node.value), False)] if node.value is not None else []
     if isinstance(node, ast.Name) and node.id in consts:
-        return [(consts[node.id], False)]
+        return [_named(consts[node.id])]
     if isinstance(node, ast.JoinedStr):
         out: list[tuple[str, bool]] = []
         for value in node.values:
@@ -98,6 +106,8 @@ def _parts(node: ast.expr, consts: Mapping[str, str]) -> list[tuple[str, bool]]:
             return _format(template, node, consts)
     if isinstance(node, ast.IfExp):
         return _parts(node.body, consts) + [(" | ", False)] + _parts(node.orelse, consts)
+    if _is_str_of_name(node, consts):
+        return _inline(node.args[0], consts)
     if isinstance(node, (ast.JoinedStr, ast.BinOp)):  # other operators: not text we can show
         return [("{" + placeholder_name(node) + "}", True)]
     return _inline(node, consts)
@@ -108,10 +118,25 @@ def _inline(node: ast.expr, consts: Mapping[str, str]) -> list[tuple[str, bool]]
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)):
         return [(str(node.value), False)]
     if isinstance(node, ast.Name) and node.id in consts:
-        return [(consts[node.id], False)]
+        return [_named(consts[node.id])]
     if isinstance(node, (ast.JoinedStr, ast.BinOp)):
         return _parts(node, consts)
+    if _is_str_of_name(node, consts):
+        return _inline(node.args[0], consts)
     return [("{" + placeholder_name(node) + "}", True)]
+
+
+def _named(value: str) -> tuple[str, bool]:
+    return value, isinstance(value, DynamicText)
+
+
+def _is_str_of_name(node: ast.expr, consts: Mapping[str, str]) -> bool:
+    """``str(NAME)`` where NAME is a known string (``reason=str(_SKIP)``)."""
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "str"
+        and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.Name)
+        and node.args[0].id in consts
+    )
 
 
 def placeholder_name(node: ast.expr) -> str:
@@ -194,12 +219,19 @@ def _format(template: str, call: ast.Call, consts: Mapping[str, str]) -> list[tu
 
 
 def group_key(text: str) -> str:
-    """Normalised key: lower case, placeholders as ``{}``, contractions expanded,
-    punctuation and spacing dropped. Empty text (no reason) gives an empty key."""
+    """Normalised key: lower case, placeholders as ``{}``, contractions expanded, then
+    punctuation, hyphens, underscores and spaces dropped altogether, so "CuTe-DSL not
+    available", "CuteDSL not available" and "cute dsl not  available." share the key
+    ``cutedslnotavailable``, and "sm_100" / "SM 100" / "SM100" read alike. Comparison
+    signs and version dots survive (``>=``, ``12.8``), and a space stays between two
+numbers. Empty text gives an empty key."""
     lowered = _PLACEHOLDER.sub(" {} ", text.lower())
     for pattern, replacement in _CONTRACTIONS:
         lowered = pattern.sub(replacement, lowered)
-    return " ".join(_TOKEN.findall(lowered))
+    key = ""
+    for token in _TOKEN.findall(lowered.replace("_", " ")):
+        key += " " + token if key[-1:].isdigit() and token[:1].isdigit() else token  # "1 2" is not "12"
+    return key
 
 
 def key_pattern(key: str) -> re.Pattern[str] | None:

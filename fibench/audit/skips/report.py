@@ -1,7 +1,8 @@
 """Markdown report (skips.md) for one skips audit: a pure function of the result.
 
-Sections: executive summary; categories (count, share, and the trend / run columns
-when a baseline or JUnit files were given); kinds and xfail strictness; per category
+Sections: executive summary; categories (count, share, tests affected, and the trend /
+run columns when a baseline or JUnit files were given); the ranking by tests affected
+(:mod:`fibench.audit.skips.reach_report`); kinds and xfail strictness; per category
 the reason groups by count with the files affected; unconditional sites; sites with no
 reason; top files; per-directory counts; the JUnit view; the trend; files not scanned;
 how the report was made. Long tables are cut at a stated length; skips.csv has all.
@@ -9,46 +10,17 @@ how the report was made. Long tables are cut at a stated length; skips.csv has a
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 from fibench.audit.skips import stats
+from fibench.audit.skips.totals import union_items
 from fibench.audit.skips.groups import NO_REASON, group_sites
 from fibench.audit.skips.marks import KINDS
+from fibench.audit.skips.mdtable import cell, count, code as _code, files as _files, signed as _signed, table as _table
+from fibench.audit.skips.reach_report import ranked_sections, summary_lines, tests_cell
 from fibench.audit.skips.result import AuditResult
 from fibench.audit.skips.rules import CATEGORIES
 
 MAX_GROUPS_PER_CATEGORY = 40
 MAX_LIST = 50
-MAX_REASON_CHARS = 160
-
-
-def cell(text: object, limit: int = MAX_REASON_CHARS) -> str:
-    """Text made safe for one Markdown table cell: one line, pipes escaped, cut."""
-    value = " ".join(str(text).split())
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return value.replace("|", "\\|")
-
-
-def _code(text: str) -> str:
-    return f"`{text}`" if text else ""
-
-
-def _signed(value: int | None) -> str:
-    return "" if value is None else f"{value:+d}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines + [""]
-
-
-def _files(files: tuple[tuple[str, int], ...], shown: int = 3) -> str:
-    parts = [f"`{cell(PurePosixPath(name).as_posix(), 80)}` ({n})" for name, n in files[:shown]]
-    if len(files) > shown:
-        parts.append(f"+{len(files) - shown} more")
-    return ", ".join(parts)
 
 
 def render_markdown(result: AuditResult) -> str:
@@ -57,6 +29,7 @@ def render_markdown(result: AuditResult) -> str:
         _header(result),
         _summary(result),
         _categories(result),
+        ranked_sections(result),
         _kinds(result),
         _reasons(result),
         _unconditional(result),
@@ -90,8 +63,8 @@ def _summary(result: AuditResult) -> list[str]:
     lines = ["## Executive summary", ""]
     lines.append(
         f"- **{total} sites** skip or xfail tests, in **{files} files** "
-        f"({scan.files_found} Python files found; {scan.files_walked} mention skip/xfail or an alias "
-        f"and were parsed; scan took {result.scan_seconds:.1f} s)."
+        f"({scan.files_found} Python files found and indexed; {scan.files_walked} mention skip/xfail or a reusable "
+        f"mark and were walked for sites; scan took {result.scan_seconds:.1f} s)."
     )
     if not total:
         return lines + [""]
@@ -100,8 +73,10 @@ def _summary(result: AuditResult) -> list[str]:
     lines.append(f"- By category: {shares}.")
     unconditional = sum(s.unconditional for s in sites)
     lines.append(
-        f"- **{unconditional} unconditional** sites skip or xfail whenever they are reached (no condition, no "
-        "guard): dead or permanently failing tests unless someone runs them by hand. Listed below."
+        f"- **{count(unconditional, 'unconditional site')}** "
+        + ("skips or xfails whenever it is" if unconditional == 1 else "skip or xfail whenever they are")
+        + " reached (no condition, no guard): dead or permanently failing tests unless someone runs them by hand. "
+        "Listed below."
     )
     strict = stats.xfail_strictness(sites)
     xfails = sum(strict.values())
@@ -115,15 +90,18 @@ def _summary(result: AuditResult) -> list[str]:
     no_reason = sum(1 for s in sites if not s.reason)
     dynamic = sum(s.dynamic for s in sites)
     lines.append(
-        f"- **{no_reason} sites give no reason**; {dynamic} build their reason at run time "
+        f"- **{count(no_reason, 'site')} {'gives' if no_reason == 1 else 'give'} no reason**; {dynamic} build their "
+        "reason at run time "
         "(shown with `{placeholders}` for the dynamic parts)."
     )
     contexts = stats.context_counts(sites)
     lines.append(
-        f"- Outside test functions: {contexts.get('fixture', 0)} in fixtures, {contexts.get('helper', 0)} in "
-        f"helper functions, {contexts.get('module', 0)} at module level and {contexts.get('class', 0)} on classes "
-        f"(each can skip many tests); {contexts['conftest']} sites are in conftest.py files."
+        f"- Outside test functions: {contexts.get('fixture', 0)} in fixtures, {contexts.get('hook', 0)} in pytest "
+        f"hooks, {contexts.get('helper', 0)} in helper functions, {contexts.get('module', 0)} at module level and "
+        f"{contexts.get('class', 0)} on classes (each can skip many tests); {contexts['conftest']} sites are in "
+        "conftest.py files."
     )
+    lines += summary_lines(result)
     top = ", ".join(f"“{cell(g.label, 80)}” ({g.sites})" for g in result.groups[:3])
     lines.append(f"- {len(result.groups)} distinct reasons after normalising; the largest: {top}.")
     if result.runtime:
@@ -161,21 +139,24 @@ def _ini_default(result: AuditResult) -> str:
 
 def _categories(result: AuditResult) -> list[str]:
     rows = stats.category_rows(result)
-    header = ["Category", "Sites", "%", "Reasons", "Files", "Unconditional"]
+    header = ["Category", "Sites", "%", "Reasons", "Files", "Unconditional", "By condition", "Tests affected"]
     if result.trend:
         header.append("Δ vs baseline")
     if result.runtime:
         header += ["Run: skipped", "Run: xfailed"]
     body = []
     for r in rows:
-        row = [r.category, str(r.sites), f"{r.percent:.1f}%", str(r.groups), str(r.files), str(r.unconditional)]
+        row = [r.category, str(r.sites), f"{r.percent:.1f}%", str(r.groups), str(r.files), str(r.unconditional),
+               str(r.by_condition), tests_cell(r.tests_affected, r.catch_all)]
         if result.trend:
             row.append(_signed(r.delta))
         if result.runtime:
             row += [str(r.run_skipped), str(r.run_xfailed)]
         body.append(row)
     total = ["**Total**", f"**{len(result.sites)}**", "100%" if result.sites else "0%", str(len(result.groups)),
-             str(len({s.file for s in result.sites})), str(sum(s.unconditional for s in result.sites))]
+             str(len({s.file for s in result.sites})), str(sum(s.unconditional for s in result.sites)),
+             str(sum(r.by_condition for r in rows)),
+             tests_cell(union_items(result.sites), sum(r.catch_all for r in rows))]
     if result.trend:
         total.append(_signed(result.trend.total_after - result.trend.total_before))
     if result.runtime:
@@ -202,13 +183,14 @@ def _reasons(result: AuditResult) -> list[str]:
         groups = group_sites(sites)
         lines += [f"### {category} ({len(sites)} sites, {len(groups)} reasons)", ""]
         lines += ["<details>", f"<summary>Reasons in {category}</summary>", ""]
-        header = ["Reason", "Sites", "Kinds", "Files affected", "Rule"]
+        header = ["Reason", "Sites", "Tests affected", "Kinds", "Files affected", "Rule"]
         if result.trend:
             header.append("Δ")
         rows = []
         for g in groups[:MAX_GROUPS_PER_CATEGORY]:
-            row = [cell(g.label), str(g.sites), ", ".join(f"{k} {n}" for k, n in g.kinds), _files(g.files),
-                   _code(g.rule_id) or "(none)"]
+            row = [cell(g.label), str(g.sites), tests_cell(g.tests_affected, g.catch_all),
+                   ", ".join(f"{k} {n}" for k, n in g.kinds),
+                   _files(g.files), _code(g.rule_id) or "(none)"]
             if result.trend:
                 row.append(_signed(result.trend.group_delta(g.key)))
             rows.append(row)
@@ -348,11 +330,16 @@ def _method(result: AuditResult) -> list[str]:
         "## How this report was made",
         "",
         f"- Command: `{command}`.",
-        f"- Rules: {len(rules.rules)} from {' + '.join(rules.sources)}, tried in order; the first match sets a "
-        "site's category (no match: Other). A rule searches the rendered reason, or the mark's condition plus the "
-        "`if`/`except` guards around the site, or both; `rule_id` in skips.csv names the rule that matched.",
-        "- A site is one mark, call or alias use in the source; a parametrized test or a fixture counts once "
-        "however many tests it skips (the JUnit section counts outcomes).",
-        "- Reasons are grouped by a normalised key (case, spacing, punctuation and dynamic parts ignored).",
+        f"- Rules: {len(rules.rules)} from {' + '.join(rules.sources)}. A site's category comes from its condition "
+        "where a rule recognises it (the mark's condition and the `if`/`except` guards around the site, then what "
+        "the names in them are bound to nearby: `condition_defs`), else from its reason's words; the first "
+        "matching rule decides (no match: Other). `rule_id` and `decided_by` in skips.csv say which rule and "
+        "which text.",
+        "- A site is one mark, call or use of a reusable mark in the source (a mark bound to a name, directly, "
+        "through a factory or as a copy, counts at each use). Tests affected (per site in skips.csv) counts the "
+        "test items it can reach: the static parametrize product of the test it marks, or of every test that "
+        "reaches its helper, fixture or hook (the JUnit section counts outcomes of a real run).",
+        "- Reasons are grouped by a normalised key (case, spacing, hyphens, punctuation and dynamic parts "
+        "ignored).",
         "",
     ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from fibench.audit.skips.totals import SuiteSize
 from fibench.audit.skips.baseline import Trend
 from fibench.audit.skips.groups import ReasonGroup
 from fibench.audit.skips.inifile import XfailDefault
@@ -38,5 +39,6 @@ class AuditResult:
     runtime: JunitSummary | None = None
     trend: Trend | None = None
     xfail_default: XfailDefault = XfailDefault("", False)
-    scan_seconds: float = 0.0  # scanning and categorising
+    scan_seconds: float = 0.0  # scanning, categorising and counting the tests reached
+    suite: SuiteSize = SuiteSize(0, 0, 0)
     generated: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

@@ -1,8 +1,10 @@
 """Categorisation rules: load them from TOML, check them, apply them in order.
 
 A rules file is a list of ``[[rule]]`` tables, tried top to bottom; the first rule
-that matches a site decides its category, and its ``id`` goes in the CSV. A site no
-rule matches is ``Other`` with an empty rule id.
+that matches a site decides its category, and its ``id`` goes in the CSV with what it
+matched (``decided_by``: ``condition``, ``condition_defs`` or ``reason``). A site no rule matches is
+``Other`` with an empty rule id. The default rules put the condition rules first, so a
+site with a recognisable condition is categorised by it, and by its reason otherwise.
 
 Keys of a rule:
 - ``id`` (required): unique name, shown in the CSV's ``rule_id`` column.
@@ -13,8 +15,10 @@ Keys of a rule:
   ``"reason"``: the rendered reason, placeholders included (``FA3 is not supported on
   {device}``; for importorskip ``requires module 'NAME'``);
   ``"condition"``: the mark's condition and the ``if``/``except`` guards around the
-  site, one per line (``torch.cuda.get_device_capability()[0] < 9``);
-  ``"any"``: reason, then condition, on separate lines.
+  site, one per line (``torch.cuda.get_device_capability()[0] < 9``), and, when no
+  rule matches those, what the names in them are bound to nearby
+  (``condition_defs``: ``_IS_BLACKWELL = _gvr_hw_supported()``);
+  ``"any"``: reason, then conditions, on separate lines (tried with the reason rules).
 - ``kinds``: only sites of these kinds (``importorskip``, ``runtime skip``, ...).
 - ``description``, ``case_sensitive``: optional.
 
@@ -30,7 +34,7 @@ import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple, Sequence
 
 try:
     import tomllib
@@ -77,6 +81,13 @@ class RuleSet:
 
     rules: tuple[Rule, ...]
     sources: tuple[str, ...]
+    user_rules: int = 0  # in extend mode: how many of ``rules`` (at the front) are the user's
+
+    def layers(self) -> tuple[tuple[Rule, ...], ...]:
+        """The rules by file, in the order the files are tried."""
+        if not self.user_rules:
+            return (self.rules,)
+        return self.rules[: self.user_rules], self.rules[self.user_rules :]
 
 
 def default_rules_text() -> str:
@@ -102,7 +113,7 @@ def load_rules(path: Path | None = None, mode: str = "replace") -> RuleSet:
     if mode == "replace":
         return RuleSet(tuple(user), (str(path),))
     _check_unique(user + default, f"{path} + default rules")
-    return RuleSet(tuple(user + default), (str(path), "default"))
+    return RuleSet(tuple(user + default), (str(path), "default"), user_rules=len(user))
 
 
 def parse_rules(text: str, source: str) -> list[Rule]:
@@ -158,31 +169,64 @@ def _check_unique(rules: Iterable[Rule], source: str) -> None:
         seen.add(rule.id)
 
 
+class Verdict(NamedTuple):
+    """A site's category, the rule that gave it, and which text that rule matched:
+    ``condition`` (as written), ``condition_defs`` (what its names are bound to) or
+    ``reason``; "" when no rule matched."""
+
+    category: str
+    rule_id: str
+    decided_by: str
+
+
+def decide(
+    rules: RuleSet, kind: str, reason: str, conditions: Sequence[str] = (), definitions: str = ""
+) -> Verdict:
+    """Categorise one site. Within each rules file (in extend mode the user's first),
+    the condition rules are tried on each of ``conditions`` in turn (the mark's own
+    condition, then the guards around the site from the innermost out: in ``if a: ...
+    elif b: skip()`` the ``b`` speaks first), then on ``definitions`` (what the
+    condition's names are bound to), then the reason rules on the reason (``any`` rules
+    there too, on the reason and the conditions together). The first match decides, so
+    a condition outranks the reason's wording, and a written condition outranks what a
+    helper it calls happens to contain. No match: ``Other``."""
+    conditions = [c for c in conditions if c]
+    both = "\n".join([reason, *conditions])
+    for layer in rules.layers():
+        texts = [("condition", c) for c in conditions] + [("condition_defs", definitions)]
+        for decided_by, text in texts:
+            for rule in layer:
+                if rule.match == "condition" and text and (not rule.kinds or kind in rule.kinds) \
+                        and rule.pattern.search(text):
+                    return Verdict(rule.category, rule.id, decided_by)
+        for rule in layer:
+            if rule.kinds and kind not in rule.kinds:
+                continue
+            if rule.match == "reason" and rule.pattern.search(reason):
+                return Verdict(rule.category, rule.id, "reason")
+            if rule.match == "any" and rule.pattern.search(both):
+                return Verdict(rule.category, rule.id, "reason" if rule.pattern.search(reason) else "condition")
+    return Verdict("Other", "", "")
+
+
 def categorise(rules: RuleSet, kind: str, reason: str, condition: str = "") -> tuple[str, str]:
-    """(category, rule id) for a reason; ``("Other", "")`` when no rule matches."""
-    for rule in rules.rules:
-        if rule.kinds and kind not in rule.kinds:
-            continue
-        if rule.match == "reason":
-            text = reason
-        elif rule.match == "condition":
-            text = condition
-        else:
-            text = f"{reason}\n{condition}"
-        if rule.pattern.search(text):
-            return rule.category, rule.id
-    return "Other", ""
+    """(category, rule id) for a reason and one condition; ``("Other", "")`` when no
+    rule matches."""
+    verdict = decide(rules, kind, reason, [condition])
+    return verdict.category, verdict.rule_id
 
 
-def site_condition(site: Site) -> str:
-    """The condition text rules see: the mark's condition, then the guards."""
-    return "\n".join(part for part in (site.condition, site.guard) if part)
+def site_conditions(site: Site) -> list[str]:
+    """The condition texts rules see, in order: the mark's condition, then the guards
+    from the innermost out (``guard`` as one text when the pieces are not known)."""
+    guards = list(reversed(site.guards)) if site.guards else [site.guard]
+    return [site.condition] + guards
 
 
 def categorise_sites(sites: Iterable[Site], rules: RuleSet) -> list[Site]:
-    """Copies of ``sites`` with ``category`` and ``rule_id`` filled in."""
+    """Copies of ``sites`` with ``category``, ``rule_id`` and ``decided_by`` filled in."""
     out = []
     for site in sites:
-        category, rule_id = categorise(rules, site.kind, site.reason, site_condition(site))
-        out.append(replace(site, category=category, rule_id=rule_id))
+        verdict = decide(rules, site.kind, site.reason, site_conditions(site), site.condition_defs)
+        out.append(replace(site, category=verdict.category, rule_id=verdict.rule_id, decided_by=verdict.decided_by))
     return out

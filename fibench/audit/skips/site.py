@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,8 @@ class Site:
         line: 1-based line of the mark, call or alias use.
         function: enclosing test/function/class, qualified (``TestX.test_y``);
             ``<module>`` at module level.
-        context: what ``function`` is: test / fixture / helper / class / module.
+        context: what ``function`` is: test / fixture / hook (``pytest_*``) / helper /
+            class / module.
         kind: skip / skipif / xfail / importorskip / runtime skip / runtime xfail.
         via: how it is attached: decorator / class decorator / pytestmark / param /
             applymarker / call / alias definition (an alias no scanned file uses).
@@ -33,7 +34,22 @@ class Site:
         warning: a construct pytest will reject or misread (a sentence as a string
             condition, a boolean condition without reason=, a module-level
             pytest.skip without allow_module_level=True); "" when none.
+        condition_defs: what the names in the condition and guards are bound to
+            nearby (``_IS_BLACKWELL = _gvr_hw_supported(); ...``), see
+            :mod:`fibench.audit.skips.conditions`; the condition rules read it too.
+        tests_affected: test items (static parametrize product) the site can skip
+            or xfail, see :mod:`fibench.audit.skips.affected`; filled after the scan.
+        test_functions: test functions among them.
+        affected_scope: how they were found (``test``, ``param``, ``class``,
+            ``module``, ``directory``, ``callers``, ``fixture users``, ``marker X``,
+            ``unused``).
         category / rule_id: filled by the rules (empty until categorised).
+        decided_by: ``condition`` or ``reason``: which text the deciding rule
+            matched ("" when no rule matched).
+        tests: (test id, items affected, items of that test) per test function, for
+            totals without double counting; not a CSV column.
+        guards: the ``guard`` conditions one by one, outermost first; not a CSV column
+            (the rules try the innermost first).
     """
 
     file: str
@@ -56,8 +72,15 @@ class Site:
     alias: str
     param_id: str
     warning: str = ""
+    condition_defs: str = ""
+    tests_affected: int = 0
+    test_functions: int = 0
+    affected_scope: str = ""
     category: str = ""
     rule_id: str = ""
+    decided_by: str = ""
+    tests: tuple[tuple[str, int, int], ...] = field(default=(), compare=False, repr=False, metadata={"csv": False})
+    guards: tuple[str, ...] = field(default=(), compare=False, repr=False, metadata={"csv": False})
 
 
-COLUMNS = tuple(f.name for f in fields(Site))
+COLUMNS = tuple(f.name for f in fields(Site) if f.metadata.get("csv", True))

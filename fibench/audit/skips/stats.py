@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable
 
+from fibench.audit.skips.totals import is_catch_all, union_functions, union_items
 from fibench.audit.skips.marks import KINDS
 from fibench.audit.skips.result import AuditResult
 from fibench.audit.skips.rules import CATEGORIES
@@ -27,6 +28,10 @@ class CategoryRow:
     groups: int
     files: int
     unconditional: int
+    tests_affected: int  # test items its sites can affect, each counted once, catch-all sites left out
+    test_functions: int
+    by_condition: int  # sites its condition put here (as written or through condition_defs)
+    catch_all: int  # sites that can affect every test under their conftest
     delta: int | None  # vs baseline; None without one
     run_skipped: int | None  # runtime outcomes in this category; None without JUnit
     run_xfailed: int | None
@@ -63,6 +68,10 @@ def category_rows(result: AuditResult) -> list[CategoryRow]:
                 groups=len({s.group_key for s in sites}),
                 files=len({s.file for s in sites}),
                 unconditional=sum(s.unconditional for s in sites),
+                tests_affected=union_items(sites),
+                test_functions=union_functions(sites),
+                by_condition=sum(s.decided_by.startswith("condition") for s in sites),
+                catch_all=sum(is_catch_all(s) for s in sites),
                 delta=result.trend.category_delta(category) or 0 if result.trend else None,
                 run_skipped=sum(g.count for g in run if g.outcome == "skipped") if run is not None else None,
                 run_xfailed=sum(g.count for g in run if g.outcome == "xfailed") if run is not None else None,
@@ -126,9 +135,14 @@ def directory_rows(sites: Iterable[Site], limit: int | None = None) -> list[File
 
 
 def context_counts(sites: Iterable[Site]) -> dict[str, int]:
-    """Sites by what encloses them (test, fixture, helper, class, module) plus
+    """Sites by what encloses them (test, fixture, hook, helper, class, module) plus
     ``conftest``: sites in conftest.py files."""
     sites = list(sites)
     counts = Counter(s.context for s in sites)
     counts["conftest"] = sum(PurePosixPath(s.file).name == "conftest.py" for s in sites)
     return dict(counts)
+
+
+def decided_counts(sites: Iterable[Site]) -> dict[str, int]:
+    """Sites by what decided their category: condition, condition_defs, reason, ""."""
+    return dict(Counter(s.decided_by for s in sites))

@@ -1,17 +1,21 @@
 """Walk one module's AST and collect its skip/xfail sites.
 
-Names are resolved by :class:`fibench.audit.skips.names.ModuleNames`. A mark *instance* assigned to a module-level name (``requires_gpu =
-pytest.mark.skipif(...)``) is an alias definition, not a site: every later use of the
-name (``@requires_gpu``, ``pytestmark = requires_gpu``, ``marks=requires_gpu``) is a site
-carrying the definition's condition and reason. Uses of a name imported from another
-module, in a mark position (decorator, ``pytestmark``, ``marks=``, ``applymarker``),
-are handed back as :class:`PendingUse` for :mod:`fibench.audit.skips.scan` to resolve
-across files.
+Names are resolved by :class:`fibench.audit.skips.names.ModuleNames`. A mark bound to
+a module-level name (``requires_gpu = pytest.mark.skipif(...)``, ``requires_x =
+_requires("x")`` with ``_requires`` a mark factory, or a copy ``b = a``) is an alias
+definition, not a site: every later use of the name (``@requires_gpu``, ``pytestmark =
+requires_gpu``, ``marks=requires_gpu``) is a site carrying the definition's condition and
+reason. Uses of a name imported from another module, in a mark position (decorator,
+``pytestmark``, ``marks=``, ``applymarker``), and bindings that depend on another
+module, are handed back (:class:`~fibench.audit.skips.aliases.PendingUse`,
+:class:`~fibench.audit.skips.aliases.Deferred`) for :mod:`fibench.audit.skips.aliases`
+to resolve across files.
 
 Each site records where it sits: the enclosing test/function/class (qualified, e.g.
-``TestX.test_y``), what that is (test / fixture / helper / class / module), how the
-mark is attached (``via``), and the ``if``/``except`` guards around it inside its
-function.
+``TestX.test_y``), what that is (test / fixture / hook / helper / class / module), how
+the mark is attached (``via``), the ``if``/``except`` guards around it inside its
+function, and what the names in its condition and guards are bound to nearby
+(``condition_defs``, see :mod:`fibench.audit.skips.conditions`).
 """
 
 from __future__ import annotations
@@ -24,33 +28,15 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Mapping
 
 from fibench.audit.skips import marks
+from fibench.audit.skips.aliases import AliasDefinition, Deferred, PendingUse
+from fibench.audit.skips.conditions import Definitions, Scopes, guard_text
 from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_marks
-from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text, last_component
+from fibench.audit.skips.modules import join_module
+from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text
 from fibench.audit.skips.reasons import const_value
 from fibench.audit.skips.site import Site
 
 MARK_POSITIONS = ("decorator", "class decorator", "pytestmark", "param", "applymarker")
-
-
-@dataclass(frozen=True)
-class PendingUse:
-    """A name imported from another module, used where a mark goes."""
-
-    module: str  # last component of the module it was imported from ("utils")
-    name: str  # the name in that module
-    site: Site  # the use site, filled from the definition once resolved
-    call: ast.Call | None = None  # set when the name is called (a mark factory)
-    consts: Mapping[str, str] | None = None  # string constants at the call, for its arguments
-
-
-@dataclass(frozen=True)
-class AliasDefinition:
-    """A mark instance bound to a module-level name: what the mark says, and the site
-    it is at its definition (kept when nothing uses it)."""
-
-    name: str
-    fields: marks.MarkFields
-    site: Site
 
 
 @dataclass(frozen=True)
@@ -72,6 +58,7 @@ class ModuleSites:
     definitions: list[AliasDefinition] = field(default_factory=list)
     used_aliases: set[str] = field(default_factory=set)
     factories: list[Factory] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
 
 
 def marker_lines(text: str, words: Iterable[str]) -> list[int]:
@@ -98,10 +85,14 @@ class ModuleWalker:
         self.ns = ModuleNames()
         self.consts: dict[str, str] = self.ns.consts  # string constants visible where the walk is
         self.aliases: dict[str, marks.MarkFields] = {}  # module-level mark aliases
+        self.deferred: dict[str, Deferred] = {}  # aliases whose mark is defined in another module
         self.factories: dict[str, Factory] = {}  # module-level functions that return a mark
         self._calling: ast.Call | None = None  # the call whose callee is being visited
         self.where = _Where()
         self.scope: list[str] = []
+        self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # enclosing functions, outermost first
+        self.defs: Definitions | None = None
+        self.scopes: Scopes | None = None
         self.out = ModuleSites(rel)
         self._dispatch = {
             ast.FunctionDef: self._function,
@@ -126,24 +117,76 @@ class ModuleWalker:
     def walk(self) -> ModuleSites:
         """Collect module-level names first, then walk the whole module."""
         self.ns.collect(self.tree.body)
+        self.defs = Definitions(self.tree.body)
+        self.scopes = Scopes(self.defs)
         for name, call in self.ns.mark_aliases.items():
-            fields = marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts)
-            self.aliases[name] = fields
-            site = self._site(fields, call.lineno, alias=name, via="alias definition")
-            self.out.definitions.append(AliasDefinition(name, fields, site))
+            self._define(name, marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts), call.lineno)
         maybe = None if self.text is None else set(factory_names(self.text))
         for func in self.ns.functions:
             returns = returned_marks(func, self.ns.qual) if maybe is None or func.name in maybe else []
             if returns:
-                self.factories[func.name] = Factory(self.rel, func.name, func, tuple(returns), self.ns.consts)
+                self.factories[func.name] = Factory(self.rel, func.name, func, tuple(returns), self.ns.consts, self.defs)
                 self.ns.alias_nodes.update(id(r.call) for r in returns)  # its calls are the sites
         self.out.factories = list(self.factories.values())
+        self._bound_aliases()
         if self.text is not None:
-            words = ["skip", "xfail", *self.ns.marker_words(), *self.factories, *self.extra_markers]
+            words = ["skip", "xfail", *self.ns.marker_words(), *self.factories, *self.aliases, *self.deferred,
+                     *self.extra_markers]
             self.marked = marker_lines(self.text, words)
         for stmt in self.tree.body:
             self.visit(stmt)
         return self.out
+
+    def _define(self, name: str, fields: marks.MarkFields, line: int, copy_of: str = "") -> None:
+        if not fields.condition_defs and fields.condition:
+            fields = replace(fields, condition_defs=self.explain(fields.condition))
+        self.aliases[name] = fields
+        site = self._site(fields, line, alias=name, via="alias definition")
+        self.out.definitions.append(AliasDefinition(name, fields, site, (self.rel, copy_of) if copy_of else None))
+
+    def _bound_aliases(self) -> None:
+        """Names bound to a mark factory's call (``requires_x = _requires("x")``) or
+        copied from an alias (``b = a``); those depending on another module are deferred."""
+        for name, call in self.ns.bound_calls.items():
+            if isinstance(call.func, ast.Name) and call.func.id in self.factories:
+                self.ns.alias_nodes.add(id(call))
+                self.out.used_aliases.add(call.func.id)  # the factory's mark lives on in the alias
+                self._define(name, factory_fields(self.factories[call.func.id], call, self.ns.consts), call.lineno)
+            elif (imported := self._imported_target(call.func)) is not None:
+                self._defer(name, imported, call, call.lineno)
+        pending = dict(self.ns.copies)
+        progress = True
+        while pending and progress:
+            progress = False
+            for name, (source, line) in list(pending.items()):
+                if source in self.aliases:
+                    self._define(name, self.aliases[source], line, copy_of=source)
+                elif source in self.deferred:
+                    self._defer(name, ("", source), None, line)
+                elif (imported := self._imported_target(ast.Name(id=source))) is not None:
+                    self._defer(name, imported, None, line)
+                else:
+                    continue  # not (yet) a mark: perhaps a copy later in this loop makes it one
+                del pending[name]
+                progress = True
+
+    def _imported_target(self, node: ast.expr) -> tuple[str, str] | None:
+        """(dotted module, name there) for an imported name or ``module.attr``."""
+        if isinstance(node, ast.Name) and node.id in self.ns.imported:
+            module, original = self.ns.imported[node.id]
+            return (module, original) if module else None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in self.ns.imported:
+            module, name = self.ns.imported[node.value.id]
+            return join_module(module, name), node.attr
+        return None
+
+    def _defer(self, name: str, target: tuple[str, str], call: ast.Call | None, line: int) -> None:
+        module, original = target
+        if module and original not in self.extra_markers:
+            return  # no scanned file defines a mark or a factory of that name
+        place = self._site(marks.MarkFields(""), line, alias=name, via="alias definition")
+        self.deferred[name] = Deferred(name, module, original, call, dict(self.ns.consts), place)
+        self.out.deferred.append(self.deferred[name])
 
     def visit(self, node: ast.AST) -> None:
         """Visit one node: a handler for the node types that matter, else its children."""
@@ -179,14 +222,17 @@ class ModuleWalker:
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         qualname = ".".join(self.scope + [node.name])
         fixture = any(self.ns.qual(d.func if isinstance(d, ast.Call) else d) == "pytest.fixture" for d in node.decorator_list)
-        context = "fixture" if fixture else "test" if node.name.startswith("test") else "helper"
+        context = "fixture" if fixture else "test" if node.name.startswith("test") else (
+            "hook" if node.name.startswith("pytest_") else "helper")
         with self._at(function=qualname, context=context, via="decorator"):
             self._visit_all(node.decorator_list)
         self._visit_all(node.args.defaults + node.args.kw_defaults)
         self.scope.append(node.name)
+        self.functions.append(node)
         local = FunctionStrings(self.ns.consts, node.body)
         with self._at(function=qualname, context=context, via="call", guards=(), param_id=""), self._names_in(local):
             self._visit_all(node.body)
+        self.functions.pop()
         self.scope.pop()
 
     def _class(self, node: ast.ClassDef) -> None:
@@ -198,7 +244,7 @@ class ModuleWalker:
         class_consts = dict(self.consts)
         for stmt in node.body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-                text = const_value(stmt.value, class_consts) if is_text(stmt.value) else None
+                text = const_value(stmt.value, class_consts) if is_text(stmt.value, class_consts) else None
                 if text is not None:
                     class_consts[stmt.targets[0].id] = text
         self.scope.append(node.name)
@@ -228,11 +274,11 @@ class ModuleWalker:
 
     def _if(self, node: ast.If | ast.IfExp) -> None:
         self.visit(node.test)
-        test = " ".join(ast.unparse(node.test).split())
+        test = guard_text(node.test)
         guards = self.where.guards
         with self._at(guards=guards + (test,)):
             self._visit_all(node.body if isinstance(node.body, list) else [node.body])
-        with self._at(guards=guards + (f"not ({test})",)):
+        with self._at(guards=guards + (f"not {test}" if test.startswith("(") else f"not ({test})",)):
             self._visit_all(node.orelse if isinstance(node.orelse, list) else [node.orelse])
 
     def _try(self, node: ast.Try) -> None:
@@ -272,10 +318,10 @@ class ModuleWalker:
             self._calling = None
             self._visit_all(node.args + [kw.value for kw in node.keywords])
 
-    def _pending(self, module: str, name: str, line: int) -> None:
-        call = self._calling
+    def _pending(self, module: str, name: str, line: int, in_file: str = "") -> None:
+        call = None if in_file else self._calling
         site = self._site(marks.MarkFields(""), call.lineno if call else line)
-        self.out.pending.append(PendingUse(module, name, site, call, dict(self.consts) if call else None))
+        self.out.pending.append(PendingUse(module, name, site, call, dict(self.consts) if call else None, in_file))
 
     def _reference(self, node: ast.Name | ast.Attribute) -> None:
         if id(node) in self.ns.alias_nodes:
@@ -289,6 +335,8 @@ class ModuleWalker:
                 return
             if node.id in self.aliases:
                 self._use_alias(node.id, node.lineno)
+            elif node.id in self.deferred and self.where.via in MARK_POSITIONS:
+                self._pending("", node.id, node.lineno, in_file=self.rel)
             elif self.where.via in MARK_POSITIONS:
                 self._maybe_pending(node.id, node.lineno)
             return
@@ -299,8 +347,7 @@ class ModuleWalker:
             and not (target or "").startswith("pytest")
         ):
             module, name = self.ns.imported[node.value.id]
-            full = f"{module}.{name}" if module else name
-            self._pending(last_component(full), node.attr, node.lineno)
+            self._pending(join_module(module, name), node.attr, node.lineno)
             return
         self.visit(node.value)
 
@@ -309,7 +356,7 @@ class ModuleWalker:
             return
         if name in self.ns.imported:
             module, original = self.ns.imported[name]
-            modules = [last_component(module)] if module else []
+            modules = [module] if module else []
         else:
             original, modules = name, self.ns.star_modules
         for module in modules:
@@ -320,13 +367,21 @@ class ModuleWalker:
         self.out.sites.append(self._site(self.aliases[name], line, alias=name))
 
     # ---- sites -------------------------------------------------------------------------
+    def explain(self, text: str, line: int | None = None) -> str:
+        """What the names in ``text`` are bound to at ``line`` (see
+        :meth:`fibench.audit.skips.conditions.Scopes.explain`)."""
+        return self.scopes.explain(text, self.functions, line) if self.scopes is not None else ""
+
     def _site(self, fields: marks.MarkFields, line: int, alias: str = "", via: str | None = None) -> Site:
         where = self.where
+        guard = " and ".join(where.guards)
+        own = "" if fields.condition_defs else fields.condition
         place = Site(
             file=self.rel, line=line, function=where.function, context=where.context, kind="",
-            via=via or where.via, condition="", guard=" and ".join(where.guards), strict="", raises="",
+            via=via or where.via, condition="", guard=guard, strict="", raises="",
             reason="", reason_source="", group_key="", dynamic=False, unconditional=False, module="",
-            minversion="", alias=alias, param_id=where.param_id,
+            minversion="", alias=alias, param_id=where.param_id, guards=where.guards,
+            condition_defs=self.explain("\n".join(part for part in (own, guard) if part), line),
         )
         return marks.with_fields(place, fields)
 
