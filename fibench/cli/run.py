@@ -51,6 +51,8 @@ def _common(
     profile_calls: Annotated[Opt[int], typer.Option(help="Calls traced in the per-kernel pass (default 10).")] = None,
     jit: Annotated[str, typer.Option(help="auto: compile JIT modules that build in minutes; always: also the long ones (SM90 fused MoE ~20+ min); never: prebuilt only.")] = "auto",
     nsys: Annotated[bool, typer.Option("--nsys", help="Bracket each timed loop with cudaProfilerStart/Stop and an NVTX range, for `nsys profile --capture-range=cudaProfilerApi`.")] = False,
+    isolate: Annotated[bool, typer.Option("--isolate", help="Run each case x backend in its own process: a crash (device-side assert, segfault, killed process) becomes an error row and the sweep goes on. Costs a process start, CUDA context and inputs per row (isolation_s column). Without it, the sweep moves to child processes only once its CUDA context is lost.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out: rows already finished with the same settings are kept and skipped.")] = False,
 ) -> None:
     """Template of the shared options (never called; its signature is reused)."""
 
@@ -83,22 +85,44 @@ def execute(suite: Suite, common: dict[str, Any], axes: dict[str, Any]) -> None:
 
     from fibench.report.console import console, print_summary
     from fibench.sweep.config import resolve_run
+    from fibench.sweep.resume import Resume
+    from fibench.sweep.rowfiles import case_key
     from fibench.sweep.session import execute_run
 
     cfg = resolve_run(suite.name, common.pop("sizes"), ops=common.pop("op"), axes=axes,
                       command="fibench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **common)
-    if cfg.notice:
-        console.print(f"[yellow]{cfg.notice}[/yellow]")
     where = str(cfg.device) if cfg.device.type == "cuda" else "CPU (no CUDA GPU: wall-clock timings of CPU-capable backends)"
-    console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
-                  f"{len(cfg.cases)} cases x {len(cfg.backends)} backends -> {cfg.out_dir}")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("starting", total=len(cfg.cases) * len(cfg.backends))
+    total = len(cfg.cases) * len(cfg.backends)
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeElapsedColumn(), console=console, transient=True)
+    task = progress.add_task("starting", total=total)
+
+    def banner(resume: Resume | None) -> None:  # the folder is checked: nothing was printed before
+        if cfg.notice:
+            console.print(f"[yellow]{cfg.notice}[/yellow]")
+        kept = f"; resuming: {len(resume.kept)} rows kept" if resume else ""
+        console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
+                      f"{len(cfg.cases)} cases x {len(cfg.backends)} backends{kept}"
+                      f"{' (each in its own process)' if cfg.isolate else ''} -> {cfg.out_dir}")
+        for line in resume.messages if resume else []:
+            console.print(f"[yellow]{line}[/yellow]")
+        if resume:
+            todo = {case_key(c, b) for c in cfg.cases for b in cfg.backends} - resume.done
+            progress.update(task, total=len(todo))
+        progress.start()
+
+    try:
         rows, report = execute_run(
             cfg, on_row=lambda row: progress.advance(task),
-            on_step=lambda text: progress.update(task, description=text))
-    print_summary(rows, cfg.baseline)
+            on_step=lambda text: progress.update(task, description=text), on_start=banner)
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+    if rows or not cfg.resume:
+        print_summary(rows, cfg.baseline)
+    else:
+        console.print(f"nothing left to run: every row of this command is already in {cfg.out_dir}")
     console.print(f"results: {cfg.out_dir / 'results.csv'}\nreport:  {report}")
 
 
@@ -124,8 +148,9 @@ def make_command(suite: Suite):
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = f"run_{suite.name}"
     command.__doc__ = (f"{suite.description} (sizes = {suite.size_name}; ops: {', '.join(suite.ops)}). "
-                       f"Writes results.csv, results.jsonl, rollup.csv, kernels.csv, env.json, run.json "
-                       f"and report.md to the run folder.")
+                       f"Writes results.csv, results.jsonl, rollup.csv, kernels.csv (per-kernel pass; header only "
+                       f"without it), env.json, run.json and report.md to the run folder. Ctrl-C or SIGTERM "
+                       f"keeps the finished rows, writes report.md and exits 130 / 143.")
     return command
 
 

@@ -27,6 +27,8 @@ DEFAULT_WARMUP = 5
 DEFAULT_ITERS = 50
 DEFAULT_PROFILE_CALLS = 10
 MAX_SIZE = 1 << 24
+MAX_SEED = (1 << 64) - 1
+"""Largest seed torch.Generator.manual_seed takes (a 64-bit unsigned integer)."""
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -82,7 +84,9 @@ class RunConfig:
         model and every axis (a list for swept axes with several values) plus the preset's
         fixed parameters; command: the command line that reproduces the run; notice: a
         default the user should know about (e.g. the CPU preset), shown on the console and
-        in the report.
+        in the report; isolate: run every case x backend in its own process
+        (:mod:`fibench.sweep.isolate`); resume: continue the run already in ``out_dir``
+        (:mod:`fibench.sweep.resume`).
     """
 
     suite: Suite
@@ -103,6 +107,8 @@ class RunConfig:
     shape: dict[str, Any] = field(default_factory=dict)
     command: str = ""
     notice: str = ""
+    isolate: bool = False
+    resume: bool = False
 
 
 def _device(requested: str | None) -> torch.device:
@@ -160,7 +166,8 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
                 cold_l2: str = "rotate", device: str | None = None, seed: int = 0,
                 out: Path | None = None, per_kernel: bool | None = None, profile_calls: int | None = None,
                 jit: str = "auto", nsys: bool = False, baseline: str | None = None,
-                axes: dict[str, Any] | None = None, command: str = "") -> RunConfig:
+                axes: dict[str, Any] | None = None, command: str = "", isolate: bool = False,
+                resume: bool = False) -> RunConfig:
     """Merge defaults, the preset and explicit options into a validated :class:`RunConfig`.
 
     Precedence: built-in defaults < model preset < explicit values (``axes`` holds the
@@ -180,6 +187,12 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
     for name, value, low in (("--warmup", warmup, 0), ("--iters", iters, 1), ("--profile-calls", profile_calls, 1)):
         if value is not None and value < low:
             raise UsageError(f"{name} must be >= {low}, got {value}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be between 0 and {MAX_SEED} (2**64 - 1, what torch.manual_seed takes), got {seed}")
+    if model is not None and not model.strip():
+        raise UsageError("--model is empty; give a preset name (see `fibench list`) or leave the option out")
+    if resume and out is None:
+        raise UsageError("--resume needs --out: the run folder to continue")
     dev = _device(device)
     if dev.type == "cpu" and per_kernel:
         raise UsageError("--per-kernel needs a CUDA GPU (kernel traces come from CUPTI)")
@@ -215,5 +228,6 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         per_kernel=(dev.type == "cuda") if per_kernel is None else per_kernel,
         profile_calls=profile_calls or DEFAULT_PROFILE_CALLS, jit=jit, nsys=nsys,
         out_dir=out or Path("fibench-results") / f"{s.name}-{stamp}",
-        baseline=baseline or ref, shape=resolved, command=command, notice=notice,
+        baseline=baseline or ref, shape=resolved, command=command, notice=notice, isolate=isolate,
+        resume=resume,
     )

@@ -61,6 +61,7 @@ class Row:
     cold_l2_note: str = ""
     warmup: int | None = None
     first_call_s: float | None = None
+    isolation_s: float | None = None  # --isolate: the row's own process beyond its measurement (start, imports, CUDA context, inputs, reference)
     median_us: float | None = None
     mean_us: float | None = None
     std_us: float | None = None

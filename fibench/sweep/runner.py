@@ -4,8 +4,11 @@
 Per backend: needs check -> prepare (outside any timing) -> first call (JIT, autotune;
 its own column) -> parity against the reference on fresh copies of the inputs, plus a
 second call for run-to-run determinism -> timed pass -> per-kernel pass and rollup.
-Out-of-memory becomes status ``oom``; any other exception ``error`` with its message;
-the sweep goes on.
+Out-of-memory (GPU or host) becomes status ``oom``; any other exception ``error`` with
+its message; the sweep goes on. A sticky CUDA error (device-side assert, illegal memory
+access) leaves this process's CUDA context unusable: :func:`run_sweep` then runs the rest
+of the sweep through its ``fallback`` (the session passes isolated child processes,
+:mod:`fibench.sweep.isolate`), so one crashing kernel does not fail every later row.
 """
 
 from __future__ import annotations
@@ -29,11 +32,42 @@ from fibench.suites.needs import check_needs
 from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
 from fibench.trace.profiling import KernelTrace, trace_calls
 from fibench.sweep.results import Row, Status
+from fibench.sweep.rowfiles import case_key, row_key
 from fibench.trace.rollup import rollup
 from fibench.suites.base import Case, Inputs, Launch, Outputs
 from fibench.measure.timing import Timing, run_timing
 
 OnRow = Callable[[Row, list[dict[str, Any]], list[dict[str, Any]]], None]
+OnStep = Callable[[str], None]
+CaseRunner = Callable[["RunContext", Case, list[str], OnRow, "OnStep | None"], None]
+"""Runs the named backends of one case and hands each row to the callback (in this
+process: :func:`run_case`; in child processes: :func:`fibench.sweep.isolate.run_case_isolated`)."""
+
+
+class ContextLost(Exception):
+    """The CUDA context of this process no longer works (a sticky error such as a
+    device-side assert or an illegal memory access); every later CUDA call would fail."""
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is memory exhaustion: GPU (``torch.OutOfMemoryError``) or host
+    (``MemoryError``; torch's CPU allocator raises a RuntimeError "DefaultCPUAllocator:
+    can't allocate memory", c10/core/impl/alloc_cpu.cpp)."""
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def check_context(device: torch.device) -> None:
+    """Raise :class:`ContextLost` when a tiny CUDA operation fails on ``device`` (no-op on
+    the CPU); called after a row or reference failed, to tell a sticky error from an
+    ordinary one."""
+    if device.type != "cuda":
+        return
+    try:
+        torch.cuda.synchronize(device)
+        torch.ones(1, device=device).add_(1).item()
+    except RuntimeError as exc:
+        raise ContextLost(describe_exception(exc, 200)) from None
 
 
 @dataclass
@@ -83,6 +117,11 @@ def _base_row(ctx: RunContext, case: Case, backend: str) -> dict[str, Any]:
                 device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu",
                 cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup,
                 command=repro_command(cfg, case, backend))
+
+
+def failed_row(ctx: RunContext, case: Case, backend: str, status: Status, reason: str) -> Row:
+    """A row for a backend that produced no measurement (oom, error) with its reason."""
+    return Row(status=status, reason=reason, **_base_row(ctx, case, backend))
 
 
 def _cpu_plan(requested: str, mutates: bool) -> ColdL2Plan:
@@ -236,15 +275,14 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
         plan_for = _timing_step(ctx, case, inputs, name, launch, fields, notes)
         if cfg.per_kernel:
             rollup_recs, kernel_recs = _per_kernel(ctx, case, name, launch, plan_for, fields)
-    except torch.cuda.OutOfMemoryError as exc:
-        status, fields["reason"] = Status.OOM, f"out of memory: {describe_exception(exc, 200)}"
     except Exception as exc:  # a backend failure becomes a row, the sweep goes on
-        status, fields["reason"] = Status.ERROR, describe_exception(exc)
+        if out_of_memory(exc):
+            status, fields["reason"] = Status.OOM, f"out of memory: {describe_exception(exc, 200)}"
+        else:
+            status, fields["reason"] = Status.ERROR, describe_exception(exc)
     finally:
         launch = None
-        gc.collect()
-        if cfg.device.type == "cuda":
-            torch.cuda.empty_cache()
+        _release(cfg.device)
     if status == Status.OK and fields.get("median_us") is None:
         status, fields["reason"] = Status.ERROR, "no timing recorded"
     fields["notes"] = "; ".join(notes)
@@ -265,32 +303,88 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
         return None, f"reference {cfg.reference} failed: {describe_exception(exc, 200)}"
 
 
-def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | None = None) -> list[Row]:
-    """Run every case x backend of ``ctx.cfg``; returns the rows (also given to ``on_row``)."""
+def _release(device: torch.device) -> None:
+    """Free what the last step left (a lost CUDA context cannot even do that: ignored)."""
+    gc.collect()
+    if device.type == "cuda":
+        with contextlib.suppress(RuntimeError):
+            torch.cuda.empty_cache()
+
+
+def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_step: OnStep | None = None) -> None:
+    """Run backends ``names`` on ``case`` in this process, sharing one set of inputs.
+
+    Inputs that exhaust memory (GPU or host) give an ``oom`` row per backend.
+
+    Raises:
+        ContextLost: after a failed reference or row, the CUDA context no longer works
+            (the rows so far have been handed to ``on_row``).
+    """
+    cfg = ctx.cfg
+    if on_step:
+        on_step(f"{case.case_id}: inputs")
+    try:
+        inputs = cfg.suite.make_inputs(case, cfg.device)
+    except Exception as exc:
+        if not out_of_memory(exc):
+            raise
+        inputs = None
+        reason = f"inputs: out of memory: {describe_exception(exc, 200)}"
+    if inputs is None:
+        _release(cfg.device)
+        for name in names:
+            on_row(failed_row(ctx, case, name, Status.OOM, reason), [], [])
+        return
+    ref, ref_reason = reference_outputs(ctx, case, inputs)
+    if ref is None:
+        check_context(cfg.device)
+    for name in names:
+        if on_step:
+            on_step(f"{case.case_id}: {name}")
+        row, rollup_recs, kernel_recs = run_backend(ctx, case, inputs, name, ref, ref_reason)
+        on_row(row, rollup_recs, kernel_recs)
+        if row.status == Status.ERROR:
+            check_context(cfg.device)
+    del inputs, ref
+    _release(cfg.device)
+
+
+def run_sweep(ctx: RunContext, on_row: OnRow, on_step: OnStep | None = None, *,
+              done: frozenset = frozenset(), fallback: CaseRunner | None = None) -> list[Row]:
+    """Run every case x backend of ``ctx.cfg``; returns the rows (also given to ``on_row``).
+
+    Args:
+        done: keys (:func:`fibench.sweep.rowfiles.row_key`) of rows already finished: skipped.
+        fallback: runs cases once this process's CUDA context is lost (and every case when
+            ``cfg.isolate``); without one, later rows run here and fail with the error.
+    """
     cfg = ctx.cfg
     rows: list[Row] = []
+    finished = set(done)
+    runner: CaseRunner = fallback if (cfg.isolate and fallback) else run_case
+    lost_note = ""
+
+    def emit(row: Row, rollup_recs: list, kernel_recs: list) -> None:
+        if lost_note:
+            row.notes = "; ".join(filter(None, [row.notes, lost_note]))
+        finished.add(row_key(row))
+        rows.append(row)
+        on_row(row, rollup_recs, kernel_recs)
+
     for case in cfg.cases:
-        if on_step:
-            on_step(f"{case.case_id}: inputs")
-        try:
-            inputs = cfg.suite.make_inputs(case, cfg.device)
-        except torch.cuda.OutOfMemoryError as exc:
-            for name in cfg.backends:
-                row = Row(status=Status.OOM, reason=f"inputs: {describe_exception(exc, 200)}",
-                          **_base_row(ctx, case, name))
-                rows.append(row)
-                on_row(row, [], [])
-            torch.cuda.empty_cache()
+        names = [n for n in cfg.backends if case_key(case, n) not in finished]
+        if not names:
             continue
-        ref, ref_reason = reference_outputs(ctx, case, inputs)
-        for name in cfg.backends:
+        try:
+            runner(ctx, case, names, emit, on_step)
+        except ContextLost as lost:
+            if fallback is None:
+                continue
+            lost_note = f"ran in its own process: the sweep's CUDA context was lost at {case.case_id} ({lost})"
             if on_step:
-                on_step(f"{case.case_id}: {name}")
-            row, rollup_recs, kernel_recs = run_backend(ctx, case, inputs, name, ref, ref_reason)
-            rows.append(row)
-            on_row(row, rollup_recs, kernel_recs)
-        del inputs, ref
-        gc.collect()
-        if cfg.device.type == "cuda":
-            torch.cuda.empty_cache()
+                on_step(f"CUDA context lost ({lost}); the rest of the sweep runs in child processes")
+            runner = fallback
+            rest = [n for n in names if case_key(case, n) not in finished]
+            if rest:
+                runner(ctx, case, rest, emit, on_step)
     return rows
