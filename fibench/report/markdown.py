@@ -286,13 +286,18 @@ def render_report(run: LoadedRun) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def write_report(out_dir: Path) -> Path:
+def write_report(out_dir: Path, notes: list[str] | tuple[str, ...] = ()) -> Path:
     """Render ``report.md`` of the run in ``out_dir`` from its files; returns its path.
+
+    Args:
+        notes: lines about the folder found before (e.g. rows rebuilt by ``fibench report``),
+            listed with what cannot be read now.
 
     Raises:
         UsageError: not a run folder.
     """
     run = load_run(out_dir)
+    run.problems = [*notes, *(p for p in run.problems if p not in notes)]
     path = Path(out_dir) / "report.md"
     path.write_text(render_report(run))
     return path

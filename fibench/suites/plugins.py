@@ -58,11 +58,12 @@ def load_plugins() -> list[str]:
     for name in names:
         if name in _loaded:
             continue
+        _loaded.add(name)  # first: a plugin may itself call get_suite()
         try:
             _import(name)
-        except UsageError:
-            raise
         except Exception as exc:
+            _loaded.discard(name)
+            if isinstance(exc, UsageError):
+                raise
             raise UsageError(f"{PLUGINS_ENV}: cannot load plugin '{name}': {describe_exception(exc, 200)}") from None
-        _loaded.add(name)
     return names

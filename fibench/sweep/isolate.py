@@ -48,7 +48,8 @@ from fibench.errors import describe_exception
 from fibench.suites.base import Case, Outputs
 from fibench.suites.plugins import load_plugins
 from fibench.sweep.results import Row, Status
-from fibench.sweep.runner import OnRow, OnStep, RunContext, failed_row, out_of_memory, reference_outputs, run_backend
+from fibench.sweep.failures import out_of_memory
+from fibench.sweep.runner import OnRow, OnStep, RunContext, failed_row, reference_outputs, run_backend
 
 STAGE_MARK = "FIBENCH_STAGE "
 REFERENCE_PT, REFERENCE_TXT = "reference.pt", "reference.txt"

@@ -161,6 +161,8 @@ def read_rows(out_dir: Path) -> RowsRead:
     if table.exists():
         in_csv = _read_csv(table, known, out)
         if Counter(in_csv) != Counter(map(row_key, out.rows + out.recovered)):
+            if out.csv_ok:  # no line was unreadable: the files simply disagree
+                out.problems.append(f"{CSV}: {len(in_csv)} readable rows where {JSONL} has {len(out.rows)}")
             out.csv_ok = False
     elif jsonl.exists():
         out.problems.append(f"{CSV}: missing")

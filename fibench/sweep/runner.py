@@ -14,7 +14,6 @@ of the sweep through its ``fallback`` (the session passes isolated child process
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import time
 from dataclasses import dataclass
@@ -28,13 +27,14 @@ from fibench.sweep.config import RunConfig
 from fibench.env import EnvSnapshot
 from fibench.errors import KernelMapError, describe_exception
 from fibench.trace.kernel_map import KernelMap
-from fibench.suites.needs import check_needs
+from fibench.suites.needs import NeedsCheck, check_needs
 from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
 from fibench.trace.profiling import KernelTrace, trace_calls
+from fibench.sweep.failures import ContextLost, check_context, out_of_memory, release
 from fibench.sweep.results import Row, Status
 from fibench.sweep.rowfiles import case_key, row_key
 from fibench.trace.rollup import rollup
-from fibench.suites.base import Case, Inputs, Launch, Outputs
+from fibench.suites.base import Backend, Case, Inputs, Launch, Outputs
 from fibench.measure.timing import Timing, run_timing
 
 OnRow = Callable[[Row, list[dict[str, Any]], list[dict[str, Any]]], None]
@@ -42,32 +42,6 @@ OnStep = Callable[[str], None]
 CaseRunner = Callable[["RunContext", Case, list[str], OnRow, "OnStep | None"], None]
 """Runs the named backends of one case and hands each row to the callback (in this
 process: :func:`run_case`; in child processes: :func:`fibench.sweep.isolate.run_case_isolated`)."""
-
-
-class ContextLost(Exception):
-    """The CUDA context of this process no longer works (a sticky error such as a
-    device-side assert or an illegal memory access); every later CUDA call would fail."""
-
-
-def out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is memory exhaustion: GPU (``torch.OutOfMemoryError``) or host
-    (``MemoryError``; torch's CPU allocator raises a RuntimeError "DefaultCPUAllocator:
-    can't allocate memory", c10/core/impl/alloc_cpu.cpp)."""
-    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or (
-        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
-
-
-def check_context(device: torch.device) -> None:
-    """Raise :class:`ContextLost` when a tiny CUDA operation fails on ``device`` (no-op on
-    the CPU); called after a row or reference failed, to tell a sticky error from an
-    ordinary one."""
-    if device.type != "cuda":
-        return
-    try:
-        torch.cuda.synchronize(device)
-        torch.ones(1, device=device).add_(1).item()
-    except RuntimeError as exc:
-        raise ContextLost(describe_exception(exc, 200)) from None
 
 
 @dataclass
@@ -117,6 +91,13 @@ def _base_row(ctx: RunContext, case: Case, backend: str) -> dict[str, Any]:
                 device=str(cfg.device), gpu_name=ctx.env.gpu_name or "cpu",
                 cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup,
                 command=repro_command(cfg, case, backend))
+
+
+def support(ctx: RunContext, case: Case, backend: Backend) -> NeedsCheck:
+    """Whether ``backend`` can run ``case`` here: its own shape/dtype limits first, then its
+    needs (CUDA, compute capability, modules, JIT); ``reason`` is None when it can."""
+    reason = backend.unsupported_reason(case)
+    return NeedsCheck(reason) if reason else check_needs(backend.needs, ctx.cfg.device, ctx.cfg.jit)
 
 
 def failed_row(ctx: RunContext, case: Case, backend: str, status: Status, reason: str) -> Row:
@@ -256,12 +237,10 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
     cfg = ctx.cfg
     fields = _base_row(ctx, case, name)
     backend = cfg.suite.backends[name]()
-    reason = backend.unsupported_reason(case)
-    check = None if reason else check_needs(backend.needs, cfg.device, cfg.jit)
-    reason = reason or (check.reason if check else None)
-    if reason:
-        return Row(status=Status.UNSUPPORTED, reason=reason, **fields), [], []
-    notes = list(check.notes) if check else []
+    check = support(ctx, case, backend)
+    if check.reason:
+        return Row(status=Status.UNSUPPORTED, reason=check.reason, **fields), [], []
+    notes = list(check.notes)
     rollup_recs: list = []
     kernel_recs: list = []
     status = Status.OK
@@ -282,7 +261,7 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
             status, fields["reason"] = Status.ERROR, describe_exception(exc)
     finally:
         launch = None
-        _release(cfg.device)
+        release(cfg.device)
     if status == Status.OK and fields.get("median_us") is None:
         status, fields["reason"] = Status.ERROR, "no timing recorded"
     fields["notes"] = "; ".join(notes)
@@ -294,21 +273,13 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
     """Outputs of the reference backend on ``case`` (None and the reason if it cannot run)."""
     cfg = ctx.cfg
     backend = cfg.suite.backends[cfg.reference]()
-    reason = backend.unsupported_reason(case) or check_needs(backend.needs, cfg.device, cfg.jit).reason
+    reason = support(ctx, case, backend).reason
     if reason:
         return None, f"reference {cfg.reference} unsupported: {reason}"
     try:
         return call_once(backend.prepare(case, inputs), cfg.device), ""
     except Exception as exc:
         return None, f"reference {cfg.reference} failed: {describe_exception(exc, 200)}"
-
-
-def _release(device: torch.device) -> None:
-    """Free what the last step left (a lost CUDA context cannot even do that: ignored)."""
-    gc.collect()
-    if device.type == "cuda":
-        with contextlib.suppress(RuntimeError):
-            torch.cuda.empty_cache()
 
 
 def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_step: OnStep | None = None) -> None:
@@ -331,9 +302,11 @@ def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_st
         inputs = None
         reason = f"inputs: out of memory: {describe_exception(exc, 200)}"
     if inputs is None:
-        _release(cfg.device)
+        release(cfg.device)
         for name in names:
-            on_row(failed_row(ctx, case, name, Status.OOM, reason), [], [])
+            unsupported = support(ctx, case, cfg.suite.backends[name]()).reason
+            on_row(failed_row(ctx, case, name, Status.UNSUPPORTED if unsupported else Status.OOM,
+                              unsupported or reason), [], [])
         return
     ref, ref_reason = reference_outputs(ctx, case, inputs)
     if ref is None:
@@ -346,7 +319,7 @@ def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_st
         if row.status == Status.ERROR:
             check_context(cfg.device)
     del inputs, ref
-    _release(cfg.device)
+    release(cfg.device)
 
 
 def run_sweep(ctx: RunContext, on_row: OnRow, on_step: OnStep | None = None, *,
@@ -355,10 +328,17 @@ def run_sweep(ctx: RunContext, on_row: OnRow, on_step: OnStep | None = None, *,
 
     Args:
         done: keys (:func:`fibench.sweep.rowfiles.row_key`) of rows already finished: skipped.
-        fallback: runs cases once this process's CUDA context is lost (and every case when
-            ``cfg.isolate``); without one, later rows run here and fail with the error.
+        fallback: runs cases once this process's CUDA context is lost, and every case when
+            ``cfg.isolate`` (the session passes
+            :func:`fibench.sweep.isolate.run_case_isolated`); without one, the rows left
+            after a lost context are ``error`` rows saying so.
+
+    Raises:
+        ValueError: ``cfg.isolate`` without a ``fallback``.
     """
     cfg = ctx.cfg
+    if cfg.isolate and fallback is None:
+        raise ValueError("cfg.isolate needs a fallback case runner (fibench.sweep.isolate.run_case_isolated)")
     rows: list[Row] = []
     finished = set(done)
     runner: CaseRunner = fallback if (cfg.isolate and fallback) else run_case
@@ -378,13 +358,15 @@ def run_sweep(ctx: RunContext, on_row: OnRow, on_step: OnStep | None = None, *,
         try:
             runner(ctx, case, names, emit, on_step)
         except ContextLost as lost:
+            rest = [n for n in names if case_key(case, n) not in finished]
             if fallback is None:
+                for name in rest:
+                    emit(failed_row(ctx, case, name, Status.ERROR, f"not run: the CUDA context was lost ({lost})"), [], [])
                 continue
             lost_note = f"ran in its own process: the sweep's CUDA context was lost at {case.case_id} ({lost})"
             if on_step:
                 on_step(f"CUDA context lost ({lost}); the rest of the sweep runs in child processes")
             runner = fallback
-            rest = [n for n in names if case_key(case, n) not in finished]
             if rest:
                 runner(ctx, case, rest, emit, on_step)
     return rows

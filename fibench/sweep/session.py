@@ -24,7 +24,7 @@ from fibench.measure.ceilings import Ceilings, measure_ceilings
 from fibench.outdir import prepare_out_dir
 from fibench.report.markdown import write_report
 from fibench.sweep.config import RunConfig
-from fibench.sweep.interrupt import SignalGuard, StopRun
+from fibench.interrupt import SignalGuard, StopRun
 from fibench.sweep.isolate import run_case_isolated
 from fibench.sweep.results import Row
 from fibench.sweep.resume import RUN_FILES, Resume, check_env, load_resume, merged_settings

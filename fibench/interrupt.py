@@ -1,11 +1,12 @@
-"""SIGINT (Ctrl-C) and SIGTERM during a sweep: stop between two writes, never inside one.
+"""SIGINT (Ctrl-C) and SIGTERM during a long command (a sweep, an audit): stop between two
+writes, never inside one.
 
 While :class:`SignalGuard` is active, either signal raises :class:`StopRun` in the main
-thread, unless a row is being written (:meth:`SignalGuard.hold`): then it is raised as
+thread, unless a result is being written (:meth:`SignalGuard.hold`): then it is raised as
 soon as the write is done, so results.csv and results.jsonl never end with half a row
 from a signal. :class:`StopRun` derives from BaseException, so the runner's
 ``except Exception`` (a backend failure becomes a row) does not swallow it. A second
-signal while the stopped run writes its report ends the process at once (exit 128 + N).
+signal while the stopped command writes its report ends the process at once (exit 128 + N).
 """
 
 from __future__ import annotations

@@ -1,0 +1,51 @@
+"""Telling failures apart: memory exhaustion (GPU or host) and a lost CUDA context.
+
+Both decide what a failed row is and what the sweep does next: out of memory is status
+``oom`` and the sweep goes on in this process; a lost context (a sticky error such as a
+device-side assert or an illegal memory access) means no later CUDA call of this process
+can succeed, so the rest of the sweep has to run in fresh processes
+(:func:`fibench.sweep.runner.run_sweep`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+
+import torch
+
+from fibench.errors import describe_exception
+
+
+class ContextLost(Exception):
+    """The CUDA context of this process no longer works (a sticky error such as a
+    device-side assert or an illegal memory access); every later CUDA call would fail."""
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is memory exhaustion: GPU (``torch.OutOfMemoryError``) or host
+    (``MemoryError``; torch's CPU allocator raises a RuntimeError "DefaultCPUAllocator:
+    can't allocate memory", c10/core/impl/alloc_cpu.cpp)."""
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def check_context(device: torch.device) -> None:
+    """Raise :class:`ContextLost` when a tiny CUDA operation fails on ``device`` (no-op on
+    the CPU); called after a row or reference failed, to tell a sticky error from an
+    ordinary one."""
+    if device.type != "cuda":
+        return
+    try:
+        torch.cuda.synchronize(device)
+        torch.ones(1, device=device).add_(1).item()
+    except RuntimeError as exc:
+        raise ContextLost(describe_exception(exc, 200)) from None
+
+
+def release(device: torch.device) -> None:
+    """Free what the last step left (a lost CUDA context cannot even do that: ignored)."""
+    gc.collect()
+    if device.type == "cuda":
+        with contextlib.suppress(RuntimeError):
+            torch.cuda.empty_cache()
