@@ -47,7 +47,7 @@ def test_a_signal_keeps_the_rows_writes_the_report_and_exits_128_plus_n(tmp_path
     name = signal.Signals(sig).name
     line = stderr.strip().splitlines()[-1]
     assert line.startswith(f"interrupted: {name}: stopped after {len(read.rows)} new rows;")
-    assert f"continue with: fibench run moe" in line and line.endswith("--resume")
+    assert "continue with: fibench run moe" in line and line.endswith("--resume")
     report = (out / "report.md").read_text()
     assert f"Stopped by {name}" in report and f"{len(read.rows)} rows" in report
 
