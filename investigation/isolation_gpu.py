@@ -49,13 +49,17 @@ def fibench(args: list[str], out: Path) -> tuple[int, float, str]:
 
 def rows_table(out: Path) -> list[str]:
     df = pd.read_csv(out / "results.csv")
-    lines = ["| case | backend | status | parity | median us | isolation_s | reason / notes |", "|---|---|---|---|---|---|---|"]
+    lines = ["| case | backend | status | parity | median us | first call s | isolation_s | reason / notes |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def num(v: float, fmt: str) -> str:
+        return format(v, fmt) if pd.notna(v) else "-"
+
     for r in df.itertuples():
         why = r.reason if isinstance(r.reason, str) else (r.notes if isinstance(r.notes, str) else "")
-        iso = f"{r.isolation_s:.2f}" if pd.notna(r.isolation_s) else "-"
-        med = f"{r.median_us:.1f}" if pd.notna(r.median_us) else "-"
-        lines.append(f"| {r.case_id} | {r.backend} | {r.status} | {r.parity_verdict if isinstance(r.parity_verdict, str) else '-'} "
-                     f"| {med} | {iso} | {str(why)[:110]} |")
+        parity = r.parity_verdict if isinstance(r.parity_verdict, str) else "-"
+        lines.append(f"| {r.case_id} | {r.backend} | {r.status} | {parity} | {num(r.median_us, '.1f')} "
+                     f"| {num(r.first_call_s, '.2f')} | {num(r.isolation_s, '.2f')} | {str(why)[:110]} |")
     return lines
 
 

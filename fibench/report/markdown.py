@@ -92,14 +92,16 @@ def _parity_rule_line(rows: list[Row]) -> str:
             f"verdict by tolerance ({rules}).")
 
 
-def _per_kernel_line(cfg: dict, rows: list[Row]) -> str:
+def _per_kernel_line(cfg: dict, rows: list[Row]) -> list[str]:
     if any(r.kernel_sum_us is not None for r in rows):
-        return "- Per-kernel pass: torch.profiler traces rolled up by logical op (rollup.csv, kernels.csv)."
-    if not cfg.get("per_kernel"):
+        return ["- Per-kernel pass: torch.profiler traces rolled up by logical op (rollup.csv, kernels.csv)."]
+    if "per_kernel" not in cfg:  # run.json unreadable: nothing to say
+        return []
+    if not cfg["per_kernel"]:
         why = "no CUDA GPU: kernel traces need CUPTI" if str(cfg.get("device", "")).startswith("cpu") else \
             "--no-per-kernel"
-        return f"- Per-kernel pass: off ({why}); rollup.csv and kernels.csv hold only their header."
-    return "- Per-kernel pass: on, but no row was traced (see the rollup notes); rollup.csv and kernels.csv are empty."
+        return [f"- Per-kernel pass: off ({why}); rollup.csv and kernels.csv hold only their header."]
+    return ["- Per-kernel pass: on, but no row was traced (see the rollup notes); rollup.csv and kernels.csv are empty."]
 
 
 def _isolation_line(rows: list[Row]) -> list[str]:
@@ -128,7 +130,7 @@ def _method(run: LoadedRun) -> list[str]:
         f"- Warm-up {cfg.get('warmup', '-')}, timed samples {cfg.get('iters', '-')} per row; latency = median per call.",
         f"- Reference backend: `{cfg.get('reference', '-')}`; speedups against `{cfg.get('baseline', '-')}` "
         "(only rows that passed parity).",
-        _parity_rule_line(rows), _per_kernel_line(cfg, rows), *_isolation_line(rows),
+        _parity_rule_line(rows), *_per_kernel_line(cfg, rows), *_isolation_line(rows),
     ]
     ceil = run.env.get("ceilings")
     if ceil:

@@ -285,7 +285,8 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
 def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_step: OnStep | None = None) -> None:
     """Run backends ``names`` on ``case`` in this process, sharing one set of inputs.
 
-    Inputs that exhaust memory (GPU or host) give an ``oom`` row per backend.
+    Inputs that cannot be made give a row per backend: ``oom`` when memory (GPU or host)
+    ran out, ``error`` otherwise (``unsupported`` for a backend that could not run anyway).
 
     Raises:
         ContextLost: after a failed reference or row, the CUDA context no longer works
@@ -296,17 +297,17 @@ def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_st
         on_step(f"{case.case_id}: inputs")
     try:
         inputs = cfg.suite.make_inputs(case, cfg.device)
-    except Exception as exc:
-        if not out_of_memory(exc):
-            raise
-        inputs = None
-        reason = f"inputs: out of memory: {describe_exception(exc, 200)}"
+    except Exception as exc:  # the frames of the failed allocation are freed once this block ends
+        inputs, oom = None, out_of_memory(exc)
+        status, reason = (Status.OOM, "inputs: out of memory: ") if oom else (Status.ERROR, "inputs: ")
+        reason += describe_exception(exc, 200)
     if inputs is None:
         release(cfg.device)
         for name in names:
             unsupported = support(ctx, case, cfg.suite.backends[name]()).reason
-            on_row(failed_row(ctx, case, name, Status.UNSUPPORTED if unsupported else Status.OOM,
+            on_row(failed_row(ctx, case, name, Status.UNSUPPORTED if unsupported else status,
                               unsupported or reason), [], [])
+        check_context(cfg.device)
         return
     ref, ref_reason = reference_outputs(ctx, case, inputs)
     if ref is None:

@@ -81,13 +81,15 @@ def resume_command(cfg: RunConfig) -> str:
 def _stopped(cfg: RunConfig, signum: int, new_rows: int, kept: int) -> Interrupted:
     """Write the report of the finished rows and build the one-line message."""
     name = signal.Signals(signum).name
+    if not new_rows and not kept:
+        return Interrupted(f"{name}: stopped before the first row; nothing was measured ({cfg.out_dir})", signum)
     _update_run_json(cfg.out_dir, stopped_by=name, stopped=dt.datetime.now().isoformat(timespec="seconds"))
     try:
         report = f"report {write_report(cfg.out_dir)}"
     except (FibenchError, OSError) as exc:
         report = f"no report ({describe_exception(exc, 120)})"
     before = f" (+{kept} from before)" if kept else ""
-    return Interrupted(f"{name}: stopped after {new_rows} new rows{before}; the finished rows are in "
+    return Interrupted(f"{name}: stopped after {new_rows} new row{'' if new_rows == 1 else 's'}{before}; the finished rows are in "
                        f"{cfg.out_dir / 'results.csv'}, {report}; continue with: {resume_command(cfg)}", signum)
 
 
