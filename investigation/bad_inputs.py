@@ -9,7 +9,8 @@ file FILE, an empty folder, a finished run to damage...) and prints one line:
 with one ``error:`` line and writes nothing; every damaged or stopped run keeps its rows;
 ``tb=no`` everywhere. Two commands are there to show a limit rather than a fix:
 ``crash-without-isolate`` (a backend that SIGKILLs its process takes the run with it,
-rows so far are kept) is what ``--isolate`` is for.
+rows so far are kept) is what ``--isolate`` is for; the next command continues that run
+with ``--resume --isolate``.
 
 Run from the repository root (CPU is enough; takes minutes, mostly torch imports):
     python3 investigation/bad_inputs.py > investigation/bad_inputs.out
@@ -158,6 +159,9 @@ TRIES = [
         check=rows("isolated")),
     Try("crash-without-isolate (the limit)", [*MOE[:3], "1,2", *QUICK, "--backends", "torch,test-sigkill,torch-grouped",
                                               "--out", "crashed"], env={"FIBENCH_PLUGINS": PLUGIN}, check=rows("crashed")),
+    Try("...then --resume --isolate", [*MOE[:3], "1,2", *QUICK, "--backends", "torch,test-sigkill,torch-grouped",
+                                         "--out", "crashed", "--resume", "--isolate"], env={"FIBENCH_PLUGINS": PLUGIN},
+        check=rows("crashed")),
     Try("device-assert backend on the CPU", [*MOE, *QUICK, "--backends", "torch,test-device-assert,torch-grouped",
                                              "--out", "assert"], env={"FIBENCH_PLUGINS": PLUGIN}, check=rows("assert")),
     # --- more edge inputs ---

@@ -191,8 +191,11 @@ def _run_child(spec: ChildSpec, tag: str) -> tuple[dict[str, Any] | None, str, f
     log_path = spec.workdir / f"{tag}.log"
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "fibench.sweep.isolate", str(spec_path), str(result_path)],
-                                stdout=log, stderr=subprocess.STDOUT, env=_child_env(), start_new_session=True)
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "fibench.sweep.isolate", str(spec_path), str(result_path)],
+                                    stdout=log, stderr=subprocess.STDOUT, env=_child_env(), start_new_session=True)
+        except OSError as exc:  # e.g. fork refused for lack of memory
+            return None, f"own process could not start: {describe_exception(exc, 200)}", time.perf_counter() - t0
         try:
             proc.wait()
         finally:

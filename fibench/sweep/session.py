@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from fibench.env import collect_env
+from fibench.env import EnvSnapshot, collect_env
 from fibench.errors import FibenchError, Interrupted, describe_exception
 from fibench.measure.ceilings import Ceilings, measure_ceilings
 from fibench.outdir import prepare_out_dir
@@ -93,18 +93,16 @@ def _stopped(cfg: RunConfig, signum: int, new_rows: int, kept: int) -> Interrupt
                        f"{cfg.out_dir / 'results.csv'}, {report}; continue with: {resume_command(cfg)}", signum)
 
 
-def _environment(cfg: RunConfig, writer: RunWriter, resume: Resume | None,
-                 on_step: Callable[[str], None] | None) -> tuple[Any, Ceilings | None]:
-    """Environment and ceilings; env.json and run.json written (a resumed run keeps its
-    env.json and ceilings, so its rows share one set of SOL ceilings)."""
-    env = collect_env(cfg.device.index or 0)
-    env_data = env.to_dict()
+def _write_start(cfg: RunConfig, writer: RunWriter, resume: Resume | None, env: EnvSnapshot,
+                 on_step: Callable[[str], None] | None) -> Ceilings | None:
+    """Measure the ceilings and write env.json and run.json; a resumed run keeps its
+    env.json and ceilings (its rows share one set of SOL ceilings) and extends run.json."""
     settings = run_settings(cfg)
     if resume is not None:
-        check_env(resume, env_data)
         saved = resume.env.get("ceilings")
         writer.write_json("run.json", merged_settings(resume, settings))
-        return env, Ceilings(**saved) if saved else None
+        return Ceilings(**saved) if saved else None
+    env_data = env.to_dict()
     ceilings: Ceilings | None = None
     if cfg.device.type == "cuda":
         if on_step:
@@ -113,7 +111,7 @@ def _environment(cfg: RunConfig, writer: RunWriter, resume: Resume | None,
         env_data["ceilings"] = dataclasses.asdict(ceilings)
     writer.write_json("env.json", env_data)
     writer.write_json("run.json", {**settings, "started": dt.datetime.now().isoformat(timespec="seconds")})
-    return env, ceilings
+    return ceilings
 
 
 def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
@@ -135,13 +133,16 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
     """
     kmap = load_map(cfg.suite.name) if cfg.per_kernel else None
     resume = open_run(cfg)
+    env = collect_env(cfg.device.index or 0)
+    if resume is not None:
+        check_env(resume, env.to_dict())
     if on_start:
         on_start(resume)
     writer = RunWriter(cfg.out_dir)
     rows: list[Row] = []
     with SignalGuard() as guard:
         try:
-            env, ceilings = _environment(cfg, writer, resume, on_step)
+            ceilings = _write_start(cfg, writer, resume, env, on_step)
             t0 = time.perf_counter()
 
             def handle(row: Row, rollup_recs: list, kernel_recs: list) -> None:
