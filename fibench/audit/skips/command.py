@@ -77,10 +77,13 @@ def skips_command(
     out_dir = out or Path("fibench-results") / f"skips-{datetime.now():%Y%m%d-%H%M%S}"
     existed = out_dir.exists()
     prepare_out_dir(out_dir, owned=("skips.csv", "skips.md"), what="skips audit")
-    result = run_audit(options)
-    if result.scan.files_found == 0:
+    try:
+        result = run_audit(options)
+        if result.scan.files_found == 0:
+            raise UsageError(f"no Python files under {path}: nothing to audit")
+    except UsageError:
         if not existed:
-            out_dir.rmdir()  # made a moment ago, still empty
-        raise UsageError(f"no Python files under {path}: nothing to audit")
+            out_dir.rmdir()  # made a moment ago for the results, still empty
+        raise
     written = write_outputs(result, out_dir)
     print_summary(result, written)
