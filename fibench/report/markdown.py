@@ -179,7 +179,7 @@ def _latency(rows: list[Row], baseline: str, size_name: str) -> list[str]:
 
 def _drop_empty_columns(header: list[str], lines: list[list[str]], keep: int) -> tuple[list[str], list[list[str]]]:
     """Drop every column after the first ``keep`` that is '-' (or blank) in every line."""
-    cols = [i for i in range(len(header)) if i < keep or any(line[i] not in ("-", "", "- (-)") for line in lines)]
+    cols = [i for i in range(len(header)) if i < keep or any(line[i] not in ("-", "") for line in lines)]
     return [header[i] for i in cols], [[line[i] for i in cols] for line in lines]
 
 

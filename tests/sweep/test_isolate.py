@@ -95,3 +95,26 @@ def test_without_a_fallback_the_rows_after_a_lost_context_say_so(sticky_error):
         ("moe/1", "torch", "ok"), ("moe/1", "torch-grouped", "error"), ("moe/1", "flashinfer-cutlass", "error"),
         ("moe/2", "torch", "ok"), ("moe/2", "torch-grouped", "error"), ("moe/2", "flashinfer-cutlass", "error")]
     assert rows[2].reason == "not run: the CUDA context was lost (RuntimeError: CUDA error: device-side assert triggered)"
+
+
+@pytest.mark.gpu
+def test_a_device_side_assert_loses_no_other_row(tmp_path):
+    """On a GPU: the assert poisons the sweep's CUDA context; the rows after it run in child
+    processes. In its own fibench process, so this test process's context stays usable."""
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    env = {**os.environ, plugins.PLUGINS_ENV: str(CRASH_PLUGIN), "PYTHONPATH": str(CRASH_PLUGIN.parents[2])}
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "fibench", "run", "moe", "--model", "small", "--sizes", "1,8",
+                           "--iters", "5", "--no-per-kernel", "--backends", "torch,test-device-assert,torch-grouped",
+                           "--out", str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_csv(out / "results.csv")
+    assert list(df.status) == ["ok", "error", "ok", "ok", "error", "ok"]
+    assert "CUDA error: device-side assert triggered" in df.reason[1]  # RuntimeError or torch.AcceleratorError
+    assert (df[df.backend == "torch-grouped"].parity_verdict == "pass").all()
+    assert df.notes.fillna("")[2:].str.contains("CUDA context was lost at moe/1").all()
