@@ -48,8 +48,8 @@ from fibench.errors import describe_exception
 from fibench.suites.base import Case, Outputs
 from fibench.suites.plugins import load_plugins
 from fibench.sweep.results import Row, Status
-from fibench.sweep.failures import out_of_memory
-from fibench.sweep.runner import OnRow, OnStep, RunContext, failed_row, reference_outputs, run_backend
+from fibench.sweep.runner import (OnRow, OnStep, RunContext, failed_row, inputs_failure, no_inputs_row,
+                                  reference_outputs, run_backend)
 
 STAGE_MARK = "FIBENCH_STAGE "
 REFERENCE_PT, REFERENCE_TXT = "reference.pt", "reference.txt"
@@ -146,14 +146,13 @@ def child_main(spec_path: Path, result_path: Path) -> None:
     try:
         inputs = cfg.suite.make_inputs(case, cfg.device)
     except Exception as exc:
-        status = Status.OOM if out_of_memory(exc) else Status.ERROR
-        inputs, reason = None, f"inputs: {describe_exception(exc, 200)}"
+        inputs, (status, reason) = None, inputs_failure(exc)
     times["inputs_s"] = time.perf_counter() - t0
     if inputs is None:
         if spec.save_reference:
             (spec.workdir / REFERENCE_TXT).write_text(f"reference {cfg.reference} failed: {reason}")
         if spec.backend:
-            result["row"] = failed_row(ctx, case, spec.backend, status, reason).json_dict()
+            result["row"] = no_inputs_row(ctx, case, spec.backend, status, reason).json_dict()
     else:
         t0 = time.perf_counter()
         ref, ref_reason = (None, "") if spec.backend == cfg.reference and not spec.save_reference else \
@@ -216,7 +215,7 @@ def _row_from_child(ctx: RunContext, case: Case, name: str, result: dict[str, An
         row.extra["isolation"] = {"process_s": wall}
         return row, [], []
     row = Row.from_dict(result["row"])
-    times = {k: v for k, v in result.get("times", {}).items()}
+    times = dict(result.get("times", {}))
     row.isolation_s = wall - times.get("row_s", 0.0)
     row.extra["isolation"] = {"process_s": wall, **times}
     return row, result.get("rollup", []), result.get("kernels", [])

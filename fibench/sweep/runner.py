@@ -105,6 +105,21 @@ def failed_row(ctx: RunContext, case: Case, backend: str, status: Status, reason
     return Row(status=status, reason=reason, **_base_row(ctx, case, backend))
 
 
+def inputs_failure(exc: Exception) -> tuple[Status, str]:
+    """Status and reason of the rows of a case whose inputs could not be made: ``oom`` when
+    memory (GPU or host) ran out, ``error`` otherwise."""
+    if out_of_memory(exc):
+        return Status.OOM, f"inputs: out of memory: {describe_exception(exc, 200)}"
+    return Status.ERROR, f"inputs: {describe_exception(exc, 200)}"
+
+
+def no_inputs_row(ctx: RunContext, case: Case, backend: str, status: Status, reason: str) -> Row:
+    """The row of ``backend`` on a case without inputs: ``unsupported`` (with its own
+    reason) when it could not have run anyway, else ``status`` and ``reason``."""
+    unsupported = support(ctx, case, ctx.cfg.suite.backends[backend]()).reason
+    return failed_row(ctx, case, backend, Status.UNSUPPORTED if unsupported else status, unsupported or reason)
+
+
 def _cpu_plan(requested: str, mutates: bool) -> ColdL2Plan:
     return ColdL2Plan(requested, "n/a", False, 1, 1, mutates, 0, "CPU run: no L2 control")
 
@@ -298,15 +313,11 @@ def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_st
     try:
         inputs = cfg.suite.make_inputs(case, cfg.device)
     except Exception as exc:  # the frames of the failed allocation are freed once this block ends
-        inputs, oom = None, out_of_memory(exc)
-        status, reason = (Status.OOM, "inputs: out of memory: ") if oom else (Status.ERROR, "inputs: ")
-        reason += describe_exception(exc, 200)
+        inputs, (status, reason) = None, inputs_failure(exc)
     if inputs is None:
         release(cfg.device)
         for name in names:
-            unsupported = support(ctx, case, cfg.suite.backends[name]()).reason
-            on_row(failed_row(ctx, case, name, Status.UNSUPPORTED if unsupported else status,
-                              unsupported or reason), [], [])
+            on_row(no_inputs_row(ctx, case, name, status, reason), [], [])
         check_context(cfg.device)
         return
     ref, ref_reason = reference_outputs(ctx, case, inputs)
