@@ -12,7 +12,10 @@ last error line it printed, and goes on with the next row.
 Reference outputs are computed once per case, by the first child of the case (the
 reference backend's own row, or a child that only computes them), saved with
 ``torch.save`` in a per-case temporary folder and loaded by the other children. If that
-child dies, the other rows of the case carry the reason instead of a parity verdict.
+child dies, the other rows of the case carry the reason instead of a parity verdict. The
+reference child also saves a fingerprint of its inputs (:func:`fingerprint`); a child whose
+regenerated inputs differ (a suite whose inputs are not reproducible) gets no parity and
+says why, rather than a verdict against other inputs.
 
 Cost: each row pays a process start, imports (torch, FlashInfer), a CUDA context, input
 generation, the reference load, and any per-process warm-up (JIT module load, autotuning
@@ -28,6 +31,7 @@ and to resume a run that such a crash stopped (``--resume --isolate``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import pickle
@@ -45,14 +49,16 @@ import torch
 
 import fibench
 from fibench.errors import describe_exception
-from fibench.suites.base import Case, Outputs
+from fibench.suites.base import Case, Inputs, Outputs
 from fibench.suites.plugins import load_plugins
 from fibench.sweep.results import Row, Status
 from fibench.sweep.runner import (OnRow, OnStep, RunContext, failed_row, inputs_failure, no_inputs_row,
                                   reference_outputs, run_backend)
 
 STAGE_MARK = "FIBENCH_STAGE "
-REFERENCE_PT, REFERENCE_TXT = "reference.pt", "reference.txt"
+REFERENCE_PT, REFERENCE_TXT, INPUTS_SHA = "reference.pt", "reference.txt", "inputs.sha256"
+FINGERPRINT_BYTES = 1 << 16
+"""Bytes sampled per input tensor by :func:`fingerprint` (evenly spaced, plus the shape and dtype)."""
 _ERROR_LINE = re.compile(r"^(\w+\.)*\w*(Error|Exception)\b|CUDA error|Assertion|Segmentation fault|Killed")
 
 
@@ -110,11 +116,26 @@ def death_reason(returncode: int, log: str) -> str:
     return f"own process {how} during {_last_stage(log)}" + (f": {error}" if error else "")
 
 
-def _load_reference(spec: ChildSpec, inputs: Any) -> tuple[Outputs | None, str]:
-    """The case's reference outputs from the work folder, computing and saving them when
-    this child is the one to do it."""
-    ctx, pt, txt = spec.ctx, spec.workdir / REFERENCE_PT, spec.workdir / REFERENCE_TXT
+def fingerprint(inputs: Inputs) -> str:
+    """SHA-256 over each input tensor's name, shape, dtype and :data:`FINGERPRINT_BYTES`
+    evenly spaced bytes (sampled on the device, so a GB of weights costs microseconds):
+    two processes that regenerated different inputs disagree on it."""
+    digest = hashlib.sha256()
+    for name, t in sorted(inputs.tensors.items()):
+        flat = t.detach().contiguous().view(-1).view(torch.uint8)
+        step = max(1, flat.numel() // FINGERPRINT_BYTES)
+        digest.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        digest.update(flat[::step].cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_reference(spec: ChildSpec, inputs: Inputs) -> tuple[Outputs | None, str]:
+    """The case's reference outputs from the work folder, computing and saving them (with
+    the inputs' fingerprint) when this child is the one to do it."""
+    ctx, pt, txt, sha = spec.ctx, spec.workdir / REFERENCE_PT, spec.workdir / REFERENCE_TXT, spec.workdir / INPUTS_SHA
     if pt.exists():
+        if sha.exists() and sha.read_text() != fingerprint(inputs):
+            return None, "inputs regenerated in this process differ from the reference's (fingerprint): no parity"
         return torch.load(pt, map_location=ctx.cfg.device), ""
     if txt.exists():
         return None, txt.read_text().strip()
@@ -122,6 +143,7 @@ def _load_reference(spec: ChildSpec, inputs: Any) -> tuple[Outputs | None, str]:
     ref, reason = reference_outputs(ctx, spec.case, inputs)
     if spec.save_reference:
         if ref is not None:
+            sha.write_text(fingerprint(inputs))
             torch.save({k: v.cpu() for k, v in ref.items()}, pt)
         else:
             txt.write_text(reason)
@@ -156,7 +178,7 @@ def child_main(spec_path: Path, result_path: Path) -> None:
     else:
         t0 = time.perf_counter()
         ref, ref_reason = (None, "") if spec.backend == cfg.reference and not spec.save_reference else \
-            _load_reference(spec, inputs)
+            load_reference(spec, inputs)
         times["reference_s"] = time.perf_counter() - t0
         if spec.backend:
             _stage(f"backend {spec.backend}")

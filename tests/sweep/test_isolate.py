@@ -118,3 +118,23 @@ def test_a_device_side_assert_loses_no_other_row(tmp_path):
     assert "CUDA error: device-side assert triggered" in df.reason[1]  # RuntimeError or torch.AcceleratorError
     assert (df[df.backend == "torch-grouped"].parity_verdict == "pass").all()
     assert df.notes.fillna("")[2:].str.contains("CUDA context was lost at moe/1").all()
+
+
+def test_a_child_whose_regenerated_inputs_differ_gets_no_parity(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from fibench.sweep.isolate import INPUTS_SHA, REFERENCE_PT, ChildSpec, fingerprint, load_reference
+
+    ctx = _ctx("torch,torch-grouped")
+    case = ctx.cfg.cases[0]
+    inputs = ctx.cfg.suite.make_inputs(case, ctx.cfg.device)
+    torch.save({"out": torch.ones(2)}, tmp_path / REFERENCE_PT)
+    (tmp_path / INPUTS_SHA).write_text(fingerprint(inputs))
+    spec = ChildSpec(ctx, case, "torch-grouped", tmp_path, save_reference=False, spawned_at=0.0)
+    ref, reason = load_reference(spec, ctx.cfg.suite.make_inputs(case, ctx.cfg.device))  # same seed: same inputs
+    assert reason == "" and torch.equal(ref["out"], torch.ones(2))
+    other = ctx.cfg.suite.make_inputs(dataclasses.replace(case, seed=1), ctx.cfg.device)
+    ref, reason = load_reference(spec, other)
+    assert ref is None and "differ from the reference's (fingerprint): no parity" in reason
