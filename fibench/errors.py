@@ -6,9 +6,11 @@ class FibenchError(Exception):
 
     Attributes:
         exit_code: process exit code the CLI uses for this error.
+        label: word the CLI prints before the message (``error: ...``).
     """
 
     exit_code = 1
+    label = "error"
 
 
 class UsageError(FibenchError):
@@ -22,6 +24,23 @@ class KernelMapError(FibenchError):
     """A kernel-name map is malformed, or one kernel matches two logical ops."""
 
     exit_code = 2
+
+
+class Interrupted(FibenchError):
+    """A run stopped by SIGINT (Ctrl-C) or SIGTERM after keeping its finished rows. The
+    CLI prints ``interrupted: <message>`` and exits 128 + the signal number (130, 143), the
+    shell convention for a process ended by a signal.
+
+    Attributes:
+        signum: the signal that stopped the run.
+    """
+
+    label = "interrupted"
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 def lookup(registry: dict, name: str, what: str):

@@ -64,14 +64,22 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `fibench run`.")],
     reroll: Annotated[bool, typer.Option("--reroll", help="First re-apply the current kernel maps to the recorded kernels.csv (timings and parity unchanged).")] = False,
 ) -> None:
-    """Re-render report.md of a finished (or interrupted) run from its files."""
+    """Re-render report.md of a finished (or interrupted) run from its files. Cut or corrupt
+    lines are named; results.jsonl / results.csv are rebuilt from every readable row when
+    they disagree (the old file is kept as .broken)."""
     from fibench.report.markdown import write_report
+    from fibench.sweep.repair import repair_run
+    from fibench.sweep.sinks import load_run
 
+    problems = load_run(run_dir).problems  # refuses a folder that is not a run, in one line
+    problems += [line for line in repair_run(run_dir)[1] if line not in problems]
+    for line in problems:
+        typer.echo(f"warning: {line}", err=True)
     if reroll:
         from fibench.trace.reroll import reroll as reroll_run
 
         typer.echo(f"re-rolled {reroll_run(run_dir)} rows with the current kernel maps")
-    typer.echo(str(write_report(run_dir)))
+    typer.echo(str(write_report(run_dir, notes=problems)))
 
 
 def main() -> None:

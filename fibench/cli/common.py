@@ -8,22 +8,27 @@ from typing import Any, Callable, TypeVar
 
 import typer
 
-from fibench.errors import FibenchError
+from fibench.errors import FibenchError, describe_exception
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def one_line_errors(func: F) -> F:
-    """Decorate a Typer command so a :class:`FibenchError` prints ``error: <message>``
-    on stderr and exits with the error's code (2 for bad input), with no traceback."""
+    """Decorate a Typer command so a :class:`FibenchError` prints ``<label>: <message>``
+    (``error:``, or ``interrupted:`` for a stopped run) on stderr and exits with the error's
+    code (2 for bad input, 130/143 for SIGINT/SIGTERM), with no traceback; an operating-system
+    error (disk full, permission denied) prints one line and exits 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except FibenchError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"{exc.label}: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # disk full, permission denied, a path that vanished: not a bug
+            typer.echo(f"error: {describe_exception(exc)}", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -49,7 +54,7 @@ class OneLineGroup(TyperGroup):
         except _click_mod.exceptions.UsageError as exc:
             typer.echo(f"error: {exc.format_message()} (see --help)", err=True)
             raise SystemExit(2) from None
-        except _click_mod.exceptions.Abort:
+        except typer.Abort:  # typer's own Abort (its vendored click has none)
             typer.echo("error: aborted", err=True)
             raise SystemExit(130) from None
         except _click_mod.exceptions.ClickException as exc:

@@ -62,6 +62,8 @@ def _common(
     throttle_threshold: Annotated[Opt[str], typer.Option("--throttle-threshold", help="Percent of the GPU's maximum SM clock below which a row is throttled (default 90).")] = None,
     gpus: Annotated[Opt[str], typer.Option("--gpus", help="Several GPUs of this host, one process each, started by torch.distributed's launcher: N (the first N), indices (0,1) or all. A collective suite (allreduce) runs on all of them at once; any other suite shares its cases out, into one run folder.")] = None,
     allow_mixed_gpus: Annotated[bool, typer.Option("--allow-mixed-gpus", help="Let --gpus mix GPU models (refused by default: rows would not be comparable).")] = False,
+    isolate: Annotated[bool, typer.Option("--isolate", help="Run each case x backend in its own process: a crash (device-side assert, segfault, killed process) becomes an error row and the sweep goes on. Costs a process start, CUDA context and inputs per row (isolation_s column). Without it, the sweep moves to child processes only once its CUDA context is lost.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out: rows already finished with the same settings are kept and skipped.")] = False,
 ) -> None:
     """Template of the shared options (never called; its signature is reused)."""
 
@@ -89,38 +91,62 @@ def _axis_parameter(axis: Axis) -> inspect.Parameter:
 
 
 def execute(suite: Suite, common: dict[str, Any], axes: dict[str, Any]) -> None:
-    """Resolve the configuration, run the sweep with a progress bar, print the summary."""
+    """Resolve the configuration, run the sweep with a progress bar (or through the
+    distributed launcher for ``--gpus``), print the summary."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fibench.distributed.group import launched_rank
     from fibench.report.console import console, print_summary
     from fibench.sweep.config import resolve_run
+    from fibench.sweep.resume import Resume
+    from fibench.sweep.rowfiles import case_key
     from fibench.sweep.session import execute_run
 
     cfg = resolve_run(suite.name, common.pop("sizes"), ops=common.pop("op"), axes=axes,
                       command="fibench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **common)
-    if cfg.notice:
-        console.print(f"[yellow]{cfg.notice}[/yellow]")
     where = str(cfg.device) if cfg.device.type == "cuda" else "CPU (no CUDA GPU: wall-clock timings of CPU-capable backends)"
-    if cfg.workers:
-        where = f"{', '.join(cfg.workers)} ({cfg.gpu_note})"
-    console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
-                  f"{len(cfg.cases)} cases x {len(cfg.backends)} backends -> {cfg.out_dir}")
     if cfg.workers or launched_rank() is not None:  # ranks print their own rows: no progress bar
         from fibench.distributed.launch import run_distributed
 
+        if cfg.notice:
+            console.print(f"[yellow]{cfg.notice}[/yellow]")
+        where = f"{', '.join(cfg.workers)} ({cfg.gpu_note})" if cfg.workers else where
+        console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
+                      f"{len(cfg.cases)} cases x {len(cfg.backends)} backends -> {cfg.out_dir}")
         rows, report = run_distributed(cfg, on_step=lambda text: console.print(f"[dim]{text}[/dim]"))
         if report is not None:
             print_summary(rows, cfg.baseline)
             console.print(f"results: {cfg.out_dir / 'results.csv'}\nreport:  {report}")
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("starting", total=len(cfg.cases) * len(cfg.backends))
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeElapsedColumn(), console=console, transient=True)
+    task = progress.add_task("starting", total=len(cfg.cases) * len(cfg.backends))
+
+    def banner(resume: Resume | None) -> None:  # the folder is checked: nothing was printed before
+        if cfg.notice:
+            console.print(f"[yellow]{cfg.notice}[/yellow]")
+        kept = f"; resuming: {len(resume.kept)} rows kept" if resume else ""
+        console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
+                      f"{len(cfg.cases)} cases x {len(cfg.backends)} backends{kept}"
+                      f"{' (each in its own process)' if cfg.isolate else ''} -> {cfg.out_dir}")
+        for line in resume.messages if resume else []:
+            console.print(f"[yellow]{line}[/yellow]")
+        if resume:
+            todo = {case_key(c, b) for c in cfg.cases for b in cfg.backends} - resume.done
+            progress.update(task, total=len(todo))
+        progress.start()
+
+    try:
         rows, report = execute_run(
             cfg, on_row=lambda row: progress.advance(task),
-            on_step=lambda text: progress.update(task, description=text))
-    print_summary(rows, cfg.baseline)
+            on_step=lambda text: progress.update(task, description=text), on_start=banner)
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+    if rows or not cfg.resume:
+        print_summary(rows, cfg.baseline)
+    else:
+        console.print(f"nothing left to run: every row of this command is already in {cfg.out_dir}")
     console.print(f"results: {cfg.out_dir / 'results.csv'}\nreport:  {report}")
 
 
@@ -146,8 +172,9 @@ def make_command(suite: Suite):
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = f"run_{suite.name}"
     command.__doc__ = (f"{suite.description} (sizes = {suite.size_name}; ops: {', '.join(suite.ops)}). "
-                       f"Writes results.csv, results.jsonl, rollup.csv, kernels.csv, env.json, run.json "
-                       f"and report.md to the run folder.")
+                       f"Writes results.csv, results.jsonl, rollup.csv, kernels.csv (per-kernel pass; header only "
+                       f"without it), env.json, run.json and report.md to the run folder. Ctrl-C or SIGTERM "
+                       f"keeps the finished rows, writes report.md and exits 130 / 143.")
     return command
 
 

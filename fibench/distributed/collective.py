@@ -26,7 +26,7 @@ from fibench.suites.collective import CollectiveSuite
 from fibench.measure.coldl2 import FACTOR, MIN_CALLS_PER_GRAPH, ColdL2Plan
 from fibench.suites.base import Case, Inputs, Outputs
 from fibench.sweep.results import Row, Status
-from fibench.sweep.runner import RunContext, RunOne, _base_row, run_backend, support_check
+from fibench.sweep.runner import RunContext, RunOne, _base_row, run_backend, support
 
 MAX_COLLECTIVES_PER_GRAPH = 1024
 """At most this many collective calls captured in one CUDA graph: a rotation plan that needs
@@ -88,7 +88,7 @@ def collective_run_one(group: GroupInfo, ceiling: CommCeiling | None, agreement:
     def run_one(ctx: RunContext, case: Case, inputs: Inputs, name: str, ref: Any,
                 ref_reason: str, **parity: Any) -> tuple[Row, list, list]:
         suite = ctx.cfg.suite
-        steps = all_gather((case.case_id, name, support_check(ctx, suite.backends[name](), case).reason))
+        steps = all_gather((case.case_id, name, support(ctx, case, suite.backends[name]()).reason))
         if len({step[:2] for step in steps}) > 1:  # e.g. one rank skipped a case it had no memory for
             where = ", ".join(f"rank {i} at {c} {b}" for i, (c, b, _) in enumerate(steps))
             raise RuntimeError(f"ranks out of step: {where}")

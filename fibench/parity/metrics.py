@@ -233,7 +233,7 @@ def compare(candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch
         max_rel_err=float(rel.max()),
         cosine=cosine,
         within_tol_frac=within_frac,
-        max_err_over_tol=float((err / tol).max()) if n else 0.0,
+        max_err_over_tol=float(torch.where(err == 0, 0.0, err / tol).max()) if n else 0.0,  # 0/0 (same inf) is 0
         nan_count=int(c_nan.sum()),
         inf_count=int(c_inf.sum()),
         bad_nonfinite=bad_nonfinite,

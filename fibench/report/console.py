@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fibench.env import EnvSnapshot
@@ -50,4 +51,4 @@ def print_summary(rows: list, baseline: str) -> None:
         if r.reason:
             reasons.setdefault(f"{r.backend} {r.status.value}: {r.reason}", []).append(r.case_id)
     for text, where in reasons.items():
-        console.print(f"[yellow]{text}[/yellow] [dim]({', '.join(where)})[/dim]")
+        console.print(f"[yellow]{escape(text)}[/yellow] [dim]({escape(', '.join(where))})[/dim]")

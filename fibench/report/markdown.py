@@ -42,10 +42,52 @@ def speedup(rows: list[Row], baseline: str) -> dict[tuple[str, str], float]:
     return out
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _stopped_lines(cfg: dict) -> list[str]:
+    if not cfg.get("stopped_by"):
+        return []
+    return [f"> **Stopped by {cfg['stopped_by']}** at {cfg.get('stopped', '-')}: only the rows finished before "
+            "are reported; `--resume` with the same command and `--out` continues the run.", ""]
+
+
+def _parity_rule_line(rows: list[Row]) -> str:
+    """The tolerances this run's parity verdicts used (per dtype and rule), from the rows."""
+    used = Counter((r.dtype, r.parity_rule, r.atol, r.rtol) for r in rows if r.parity_rule)
+    if not used:
+        return "- Parity: no row was compared with the reference."
+    rules = "; ".join(f"{d}: {rule}, atol {a:g}, rtol {rt:g} ({_plural(n, 'row')})"
+                      for (d, rule, a, rt), n in used.items())
+    return ("- Parity: bitwise-equal fraction and max ULP against the reference rounded to the output dtype; "
+            f"verdict by tolerance ({rules}).")
+
+
+def _per_kernel_line(cfg: dict, rows: list[Row]) -> list[str]:
+    if any(r.kernel_sum_us is not None for r in rows):
+        return ["- Per-kernel pass: torch.profiler traces rolled up by logical op (rollup.csv, kernels.csv)."]
+    if "per_kernel" not in cfg:  # run.json unreadable: nothing to say
+        return []
+    if not cfg["per_kernel"]:
+        why = "no CUDA GPU: kernel traces need CUPTI" if str(cfg.get("device", "")).startswith("cpu") else \
+            "--no-per-kernel"
+        return [f"- Per-kernel pass: off ({why}); rollup.csv and kernels.csv hold only their header."]
+    return ["- Per-kernel pass: on, but no row was traced (see the rollup notes); rollup.csv and kernels.csv are empty."]
+
+
+def _isolation_line(rows: list[Row]) -> list[str]:
+    costs = sorted(r.isolation_s for r in rows if r.isolation_s is not None)
+    if not costs:
+        return []
+    return [f"- {_plural(len(costs), 'row')} ran in their own process (`--isolate`, or after a lost CUDA context): "
+            f"median {fmt_num(costs[len(costs) // 2])} s per row beyond the measurement (column isolation_s)."]
+
+
 def _method(run: LoadedRun) -> list[str]:
     rows, cfg = run.rows, run.run
     methods = Counter(f"{r.cold_l2_method} (L2 {'cold' if r.l2_cold else 'warm'})" for r in rows if r.cold_l2_method)
-    lines = ["## Method", ""]
+    lines = ["## Method", "", *_stopped_lines(cfg)]
     if cfg.get("notice"):
         lines += [f"> Note: {cfg['notice']}.", ""]
     if is_wall_clock(rows):
@@ -57,8 +99,7 @@ def _method(run: LoadedRun) -> list[str]:
         f"- Warm-up {cfg.get('warmup', '-')}; sampling {sampling}; latency = median per call with its 95% interval.",
         f"- Reference backend: `{cfg.get('reference', '-')}`; speedups against `{cfg.get('baseline', '-')}` "
         "(only rows that passed parity).",
-        "- Parity: bitwise-equal fraction and max ULP against the reference rounded to the output dtype; "
-        "verdict by the dtype tolerance table (DESIGN.md).",
+        _parity_rule_line(rows), *_per_kernel_line(cfg, rows), *_isolation_line(rows),
     ]
     ceil = run.env.get("ceilings")
     if ceil:
@@ -70,7 +111,16 @@ def _method(run: LoadedRun) -> list[str]:
         lines.append(f"- Shape: {', '.join(f'{k}={v}' for k, v in shape.items())}.")
     if cfg.get("command"):
         lines.append(f"- Command: `{cfg['command']}`")
+    lines += [f"- Resumed: `{r.get('command', '')}` ({r.get('started', '-')}, {r.get('rows_kept', 0)} rows kept)"
+              for r in cfg.get("resumed") or []]
     return lines + [""]
+
+
+def _unreadable(run: LoadedRun) -> list[str]:
+    """What could not be read from the run folder (cut lines, broken files)."""
+    if not run.problems:
+        return []
+    return ["## Unreadable parts of the run folder", "", *(f"- {p}" for p in run.problems), ""]
 
 
 def _latency(rows: list[Row], baseline: str, size_name: str) -> list[str]:
@@ -97,18 +147,33 @@ def _latency(rows: list[Row], baseline: str, size_name: str) -> list[str]:
         _table([*cols.header, *backends], lines) + [""]
 
 
+def _drop_empty_columns(header: list[str], lines: list[list[str]], keep: int) -> tuple[list[str], list[list[str]]]:
+    """Drop every column after the first ``keep`` that is '-' (or blank) in every line."""
+    cols = [i for i in range(len(header)) if i < keep or any(line[i] not in ("-", "") for line in lines)]
+    return [header[i] for i in cols], [[line[i] for i in cols] for line in lines]
+
+
 def _throughput(rows: list[Row]) -> list[str]:
     cols = CaseColumns(rows)
+    timed = [r for r in rows if r.timed]
+    if not timed:
+        return []
     lines = [[*cols.cells(r), r.backend, fmt_num(r.tbps), fmt_num(r.sol_bw_pct), fmt_num(r.tflops),
               fmt_num(r.sol_flops_pct), f"{r.cold_l2_method} ({r.rotation_copies}x, K={r.calls_per_graph})",
-              f"{r.sm_clock_min_mhz or '-'}-{r.sm_clock_max_mhz or '-'}", fmt_num(r.first_call_s),
+              (f"{r.sm_clock_min_mhz}-{r.sm_clock_max_mhz}" if r.sm_clock_min_mhz else "-"), fmt_num(r.first_call_s),
               fmt_num(r.plan_us)]
-             for r in rows if r.timed]
-    return ["## Throughput and conditions", "",
-            "TB/s and TFLOP/s from the suite's byte/FLOP model at the median; SOL % against the measured ceilings. "
-            "`plan us`: host time of the backend's plan step, outside the timed call (- = no plan step).", ""] + \
-        _table([*cols.header, "backend", "TB/s", "BW SOL %", "TFLOP/s", "FLOP SOL %", "cold L2", "SM MHz",
-                "first call s", "plan us"], lines) + [""]
+             for r in timed]
+    header, lines = _drop_empty_columns([*cols.header, "backend", "TB/s", "BW SOL %", "TFLOP/s", "FLOP SOL %",
+                                         "cold L2", "SM MHz", "first call s", "plan us"], lines, len(cols.header) + 1)
+    said = []
+    if "TB/s" in header or "TFLOP/s" in header:
+        said.append("TB/s and TFLOP/s from the suite's byte/FLOP model at the median")
+    if "BW SOL %" in header or "FLOP SOL %" in header:
+        said.append("SOL % against the measured ceilings")
+    if "plan us" in header:
+        said.append("`plan us`: host time of the backend's plan step, outside the timed call")
+    intro = ["; ".join(said) + ".", ""] if said else []
+    return ["## Throughput and conditions", "", *intro] + _table(header, lines) + [""]
 
 
 def _rollup(rows: list[Row], rollup: pd.DataFrame, baseline: str, size_name: str) -> list[str]:
@@ -178,7 +243,7 @@ def render_report(run: LoadedRun, plots: list[tuple[str, str]] | None = None, pl
            f"({sum(r.status == Status.OK for r in rows)} ok). Started {cfg.get('started', '-')}.", "",
            "## Environment", ""]
     out += _table(["", ""], [[k, v] for k, v in env_rows(run.env)]) + [""]
-    out += _method(run)
+    out += _method(run) + _unreadable(run)
     if rows:
         baseline, size_name = cfg.get("baseline") or cfg.get("reference") or rows[0].backend, cfg.get("size_name", "size")
         out += _latency(rows, baseline, size_name) + collective_section(rows) + _pictures(plots, plot_note)
@@ -190,13 +255,18 @@ def render_report(run: LoadedRun, plots: list[tuple[str, str]] | None = None, pl
     return "\n".join(out).rstrip() + "\n"
 
 
-def write_report(out_dir: Path) -> Path:
+def write_report(out_dir: Path, notes: list[str] | tuple[str, ...] = ()) -> Path:
     """Render ``report.md`` of the run in ``out_dir`` from its files; returns its path.
+
+    Args:
+        notes: lines about the folder found before (e.g. rows rebuilt by ``fibench report``),
+            listed with what cannot be read now.
 
     Raises:
         UsageError: not a run folder.
     """
     run = load_run(out_dir)
+    run.problems = [*notes, *(p for p in run.problems if p not in notes)]
     path = Path(out_dir) / "report.md"
     plots, note = [], ""
     try:

@@ -12,6 +12,7 @@ from fibench.suites.moe import MoeSuite
 from fibench.suites.norm import NormSuite
 from fibench.suites.rope import RopeSuite
 from fibench.suites.sampling import SamplingSuite
+from fibench.suites.plugins import load_plugins
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
     NormSuite(), MoeSuite(), DecodeSuite(), PrefillSuite(), MlaSuite(), ActivationSuite(), RopeSuite(), GemmSuite(),
@@ -19,9 +20,12 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
 
 
 def get_suite(name: str) -> Suite:
-    """Suite by name.
+    """Suite by name, with the backends of ``FIBENCH_PLUGINS`` registered
+    (:mod:`fibench.suites.plugins`).
 
     Raises:
-        UsageError: unknown suite (the message lists the known ones).
+        UsageError: unknown suite (the message lists the known ones), or a plugin that
+            cannot be loaded.
     """
+    load_plugins()
     return lookup(SUITES, name, "suite")

@@ -34,6 +34,8 @@ DEFAULT_WARMUP = 5
 DEFAULT_ITERS = 50
 DEFAULT_PROFILE_CALLS = 10
 MAX_SIZE = 1 << 24
+MAX_SEED = (1 << 64) - 1
+"""Largest seed torch.Generator.manual_seed takes (a 64-bit unsigned integer)."""
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -116,6 +118,9 @@ class RunConfig:
         arguments of :func:`resolve_run` a worker resolves its own configuration from;
         allow_mixed_gpus: several GPU models were allowed; gpu_note: what the report says
         about the GPUs of a multi-GPU run.
+        isolate: run every case x backend in its own process
+        (:mod:`fibench.sweep.isolate`); resume: continue the run already in ``out_dir``
+        (:mod:`fibench.sweep.resume`).
     """
 
     suite: Suite
@@ -148,10 +153,12 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)
     allow_mixed_gpus: bool = False
     gpu_note: str = ""
-
+    isolate: bool = False
+    resume: bool = False
 
     def to_record(self) -> dict[str, Any]:
-        """What run.json records about the run (JSON-safe), with the time it started."""
+        """What run.json records about the run's configuration (the session adds when it
+        started and finished)."""
         cases = self.cases
         record = {
             "suite": self.suite.name, "size_name": self.suite.size_name, "sizes": sorted({c.size for c in cases}),
@@ -163,8 +170,8 @@ class RunConfig:
             "parity_against": self.parity_against, "save_tensors": str(self.save_tensors or "") or None,
             "inputs_from": str(self.inputs_from or "") or None,
             "timer": self.timer, "stop": dataclasses.asdict(self.stop), "stop_rule": self.stop.describe(),
-            "throttle": dataclasses.asdict(self.throttle),
-            "started": dt.datetime.now().isoformat(timespec="seconds"),
+            "throttle": dataclasses.asdict(self.throttle), "isolate": self.isolate,
+            "seed": cases[0].seed if cases else 0,
         }
         if self.workers:
             record.update(workers=list(self.workers), gpu_note=self.gpu_note)
@@ -230,7 +237,8 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
                 target_noise: str | float | None = None, max_time: float | None = None,
                 min_samples: int | None = None, on_throttle: str = "flag",
                 throttle_threshold: str | float | None = None, gpus: str | None = None,
-                allow_mixed_gpus: bool = False, cpu_workers: int | None = None) -> RunConfig:
+                allow_mixed_gpus: bool = False, cpu_workers: int | None = None, isolate: bool = False,
+                resume: bool = False) -> RunConfig:
     """Merge defaults, the preset and explicit options into a validated :class:`RunConfig`.
 
     Precedence: built-in defaults < the suite's defaults (cold L2, baseline) < model preset <
@@ -258,6 +266,12 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
     for name, value, low in (("--warmup", warmup, 0), ("--iters", iters, 1), ("--profile-calls", profile_calls, 1)):
         if value is not None and value < low:
             raise UsageError(f"{name} must be >= {low}, got {value}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be between 0 and {MAX_SEED} (2**64 - 1, what torch.manual_seed takes), got {seed}")
+    if model is not None and not model.strip():
+        raise UsageError("--model is empty; give a preset name (see `fibench list`) or leave the option out")
+    if resume and out is None:
+        raise UsageError("--resume needs --out: the run folder to continue")
     workers: tuple[str, ...] = ()
     gpu_note = ""
     if gpus is not None or cpu_workers is not None:
@@ -276,6 +290,8 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
     elif isinstance(s, CollectiveSuite) and launched_rank() is None:
         raise UsageError(f"{s.name} is a collective suite: pass --gpus N (N GPUs of this host, e.g. --gpus 2) "
                          "or launch fibench under torchrun")
+    if workers and (isolate or resume):
+        raise UsageError("--isolate and --resume apply to one process; they cannot be combined with --gpus")
     dev = _device(device)
     timer_family = _timer_family(timer, dev)
     stop = _stop_rule(iters, target_noise, max_time, min_samples)
@@ -337,6 +353,7 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         parity_against=parity_against, save_tensors=save_tensors, inputs_from=inputs_from,
         saved_inputs=saved_inputs,
         timer=timer_family, stop=stop, throttle=throttle,
+        isolate=isolate, resume=resume,
     )
 
 

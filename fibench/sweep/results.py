@@ -67,6 +67,7 @@ class Row:
     warmup: int | None = None
     first_call_s: float | None = None
     plan_us: float | None = None  # host time of the backend's plan step (outside the timed call)
+    isolation_s: float | None = None  # --isolate: the row's own process beyond its measurement (start, imports, CUDA context, inputs, reference)
     median_us: float | None = None
     mean_us: float | None = None
     std_us: float | None = None

@@ -4,15 +4,18 @@
 Per backend: needs check -> prepare (outside any timing) -> first call (JIT, autotune;
 its own column) -> parity against the reference on fresh copies of the inputs, plus a
 second call for run-to-run determinism -> timed pass -> per-kernel pass and rollup.
-Out-of-memory becomes status ``oom``; any other exception ``error`` with its message;
-the sweep goes on.
+Out-of-memory (GPU or host) becomes status ``oom``; any other exception ``error`` with
+its message; the sweep goes on. A sticky CUDA error (device-side assert, illegal memory
+access) leaves this process's CUDA context unusable: :func:`run_sweep` then runs the rest
+of the sweep through its ``fallback`` (the session passes isolated child processes,
+:mod:`fibench.sweep.isolate`), so one crashing kernel does not fail every later row.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from fibench.measure.coldl2 import ColdL2Plan, plan_cold_l2
 from fibench.sweep.config import RunConfig
 from fibench.distributed.gpus import gpus_argument
 from fibench.env import EnvSnapshot
-from fibench.errors import KernelMapError, describe_exception
+from fibench.errors import FibenchError, KernelMapError, describe_exception
 from fibench.trace.kernel_map import KernelMap
 from fibench.parity.determinism import graph_vs_eager
 from fibench.suites.needs import NeedsCheck, check_needs
@@ -33,12 +36,18 @@ from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
 from fibench.parity.pairwise import pair_row_fields
 from fibench.parity.store import load_saved_inputs
 from fibench.trace.profiling import KernelTrace, trace_calls
+from fibench.sweep.failures import ContextLost, check_context, out_of_memory, release
 from fibench.sweep.results import Row, Status
+from fibench.sweep.rowfiles import case_key, row_key
 from fibench.trace.rollup import rollup
 from fibench.suites.base import Backend, Case, Inputs, Launch, Outputs
 from fibench.measure.timing import Timing, run_timing
 
 OnRow = Callable[[Row, list[dict[str, Any]], list[dict[str, Any]]], None]
+OnStep = Callable[[str], None]
+CaseRunner = Callable[["RunContext", Case, list[str], OnRow, "OnStep | None"], None]
+"""Runs the named backends of one case and hands each row to the callback (in this
+process: :func:`run_case`; in child processes: :func:`fibench.sweep.isolate.run_case_isolated`)."""
 
 
 class RankAgreement(Protocol):
@@ -115,6 +124,33 @@ def _base_row(ctx: RunContext, case: Case, backend: str) -> dict[str, Any]:
                 gpus=str(cfg.device.index) if cfg.device.type == "cuda" and cfg.device.index is not None else "",
                 cold_l2_requested=cfg.cold_l2, warmup=cfg.warmup, timer_requested=cfg.timer,
                 command=repro_command(cfg, case, backend))
+
+
+def support(ctx: RunContext, case: Case, backend: Backend) -> NeedsCheck:
+    """Whether ``backend`` can run ``case`` here: its own shape/dtype limits first, then its
+    needs (CUDA, compute capability, modules, JIT); ``reason`` is None when it can."""
+    reason = backend.unsupported_reason(case)
+    return NeedsCheck(reason) if reason else check_needs(backend.needs, ctx.cfg.device, ctx.cfg.jit)
+
+
+def failed_row(ctx: RunContext, case: Case, backend: str, status: Status, reason: str) -> Row:
+    """A row for a backend that produced no measurement (oom, error) with its reason."""
+    return Row(status=status, reason=reason, **_base_row(ctx, case, backend))
+
+
+def inputs_failure(exc: Exception) -> tuple[Status, str]:
+    """Status and reason of the rows of a case whose inputs could not be made: ``oom`` when
+    memory (GPU or host) ran out, ``error`` otherwise."""
+    if out_of_memory(exc):
+        return Status.OOM, f"inputs: out of memory: {describe_exception(exc, 200)}"
+    return Status.ERROR, f"inputs: {describe_exception(exc, 200)}"
+
+
+def no_inputs_row(ctx: RunContext, case: Case, backend: str, status: Status, reason: str) -> Row:
+    """The row of ``backend`` on a case without inputs: ``unsupported`` (with its own
+    reason) when it could not have run anyway, else ``status`` and ``reason``."""
+    unsupported = support(ctx, case, ctx.cfg.suite.backends[backend]()).reason
+    return failed_row(ctx, case, backend, Status.UNSUPPORTED if unsupported else status, unsupported or reason)
 
 
 def _cpu_plan(requested: str, mutates: bool) -> ColdL2Plan:
@@ -262,13 +298,6 @@ def _timing_step(ctx: RunContext, case: Case, inputs: Inputs, name: str, launch:
     return plan_for
 
 
-def support_check(ctx: RunContext, backend: Backend, case: Case) -> NeedsCheck:
-    """Whether ``backend`` can run ``case`` here: its own limits, then its needs against
-    the device and ``--jit`` (``reason`` is None when it can)."""
-    reason = backend.unsupported_reason(case)
-    return NeedsCheck(reason) if reason else check_needs(backend.needs, ctx.cfg.device, ctx.cfg.jit)
-
-
 def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
                 ref: Outputs | None, ref_reason: str, *, against: Outputs | None = None, against_reason: str = "",
                 on_outputs: Callable[[str, Outputs], None] | None = None) -> tuple[Row, list, list]:
@@ -283,10 +312,10 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
     """
     cfg = ctx.cfg
     fields = _base_row(ctx, case, name)
-    check = support_check(ctx, cfg.suite.backends[name](), case)
+    backend = cfg.suite.backends[name]()
+    check = support(ctx, case, backend)
     if check.reason:
         return Row(status=Status.UNSUPPORTED, reason=check.reason, **fields), [], []
-    backend = cfg.suite.backends[name]()
     notes = list(check.notes)
     rollup_recs: list = []
     kernel_recs: list = []
@@ -306,15 +335,14 @@ def run_backend(ctx: RunContext, case: Case, inputs: Inputs, name: str,
         plan_for = _timing_step(ctx, case, inputs, name, launch, fields, notes)
         if cfg.per_kernel:
             rollup_recs, kernel_recs = _per_kernel(ctx, case, name, launch, plan_for, fields)
-    except torch.cuda.OutOfMemoryError as exc:
-        status, fields["reason"] = Status.OOM, f"out of memory: {describe_exception(exc, 200)}"
     except Exception as exc:  # a backend failure becomes a row, the sweep goes on
-        status, fields["reason"] = Status.ERROR, describe_exception(exc)
+        if out_of_memory(exc):
+            status, fields["reason"] = Status.OOM, f"out of memory: {describe_exception(exc, 200)}"
+        else:
+            status, fields["reason"] = Status.ERROR, describe_exception(exc)
     finally:
         launch = None
-        gc.collect()
-        if cfg.device.type == "cuda":
-            torch.cuda.empty_cache()
+        release(cfg.device)
     if status == Status.OK and fields.get("median_us") is None:
         status, fields["reason"] = Status.ERROR, "no timing recorded"
     fields["notes"] = "; ".join(notes)
@@ -326,7 +354,7 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
     """Outputs of the reference backend on ``case`` (None and the reason if it cannot run)."""
     cfg = ctx.cfg
     backend = cfg.suite.backends[cfg.reference]()
-    reason = support_check(ctx, backend, case).reason
+    reason = support(ctx, case, backend).reason
     if reason:
         return None, f"reference {cfg.reference} unsupported: {reason}"
     try:
@@ -336,65 +364,131 @@ def reference_outputs(ctx: RunContext, case: Case, inputs: Inputs) -> tuple[Outp
 
 
 RunOne = Callable[..., tuple[Row, list, list]]
-"""``run_one(ctx, case, inputs, name, ref, ref_reason, *, against, against_reason, on_outputs)``:
-:func:`run_backend`'s signature (a collective run wraps it)."""
-"""(ctx, case, inputs, backend name, reference outputs or None, why no reference) -> (row,
-rollup records, kernel records): the signature of :func:`run_backend`."""
+"""``run_one(ctx, case, inputs, name, ref, ref_reason, *, against, against_reason, on_outputs)``
+-> (row, rollup records, kernel records): :func:`run_backend`'s signature (a collective run
+wraps it)."""
 
 
-def run_sweep(ctx: RunContext, on_row: OnRow, on_step: Callable[[str], None] | None = None, *,
+def _case_inputs(ctx: RunContext, case: Case) -> Inputs:
+    """The case's inputs: generated from the seed, or the tensors saved by an earlier run
+    (``--inputs-from``; the Work model and info stay); saved too with ``--save-tensors``."""
+    cfg = ctx.cfg
+    inputs = cfg.suite.make_inputs(case, cfg.device)
+    if cfg.saved_inputs is not None:
+        inputs = Inputs(load_saved_inputs(cfg.saved_inputs, case, cfg.device, like=inputs.tensors),
+                        inputs.work, {**inputs.info, "inputs_from": str(cfg.inputs_from)})
+    if ctx.store is not None:
+        ctx.store.save_inputs(case, inputs.tensors)
+    return inputs
+
+
+def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_step: OnStep | None = None, *,
+             run_one: RunOne = run_backend) -> None:
+    """Run backends ``names`` on ``case`` in this process, sharing one set of inputs.
+
+    Inputs that cannot be made give a row per backend: ``oom`` when memory (GPU or host)
+    ran out, ``error`` otherwise (``unsupported`` for a backend that could not run anyway).
+    The ``--parity-against`` backend runs first (the config orders it so); its outputs are
+    kept for the others' pair columns, and with ``--save-tensors`` every backend's outputs
+    are stored.
+
+    Raises:
+        ContextLost: after a failed reference or row, the CUDA context no longer works
+            (the rows so far have been handed to ``on_row``).
+    """
+    cfg = ctx.cfg
+    if on_step:
+        on_step(f"{case.case_id}: inputs")
+    try:
+        inputs = _case_inputs(ctx, case)
+    except FibenchError:
+        raise
+    except Exception as exc:  # the frames of the failed allocation are freed once this block ends
+        inputs, (status, reason) = None, inputs_failure(exc)
+    if inputs is None:
+        release(cfg.device)
+        for name in names:
+            on_row(no_inputs_row(ctx, case, name, status, reason), [], [])
+        check_context(cfg.device)
+        return
+    ref, ref_reason = reference_outputs(ctx, case, inputs)
+    if ref is None:
+        check_context(cfg.device)
+    kept: dict[str, Outputs] = {}  # the --parity-against backend's outputs
+
+    def keep(name: str, out: Outputs) -> None:
+        if ctx.store is not None:
+            ctx.store.save_outputs(case, name, out)
+        if name == cfg.parity_against:
+            kept[name] = out
+
+    against_reason = ""
+    for name in names:
+        if on_step:
+            on_step(f"{case.case_id}: {name}")
+        row, rollup_recs, kernel_recs = run_one(ctx, case, inputs, name, ref, ref_reason,
+                                                against=kept.get(cfg.parity_against or ""),
+                                                against_reason=against_reason, on_outputs=keep)
+        if name == cfg.parity_against and name not in kept:
+            against_reason = f"{name} {row.status.value}: {row.reason or 'no outputs'}"
+        if ctx.store is not None:
+            ctx.store.annotate(case, name, status=row.status.value, deterministic=row.deterministic,
+                               graph_deterministic=row.graph_deterministic)
+        on_row(row, rollup_recs, kernel_recs)
+        if row.status == Status.ERROR:
+            check_context(cfg.device)
+    del inputs, ref, kept
+    release(cfg.device)
+
+
+def run_sweep(ctx: RunContext, on_row: OnRow, on_step: OnStep | None = None, *,
+              done: frozenset = frozenset(), fallback: CaseRunner | None = None,
               run_one: RunOne = run_backend) -> list[Row]:
     """Run every case x backend of ``ctx.cfg``; returns the rows (also given to ``on_row``).
 
     Args:
-        run_one: measures one backend on one case (:func:`run_backend`; a collective run
-            passes a wrapper that makes the ranks agree and merges their rows).
+        done: keys (:func:`fibench.sweep.rowfiles.row_key`) of rows already finished: skipped.
+        fallback: runs cases once this process's CUDA context is lost, and every case when
+            ``cfg.isolate`` (the session passes
+            :func:`fibench.sweep.isolate.run_case_isolated`); without one, the rows left
+            after a lost context are ``error`` rows saying so.
+        run_one: measures one backend on one case in this process (:func:`run_backend`; a
+            collective run passes a wrapper that makes the ranks agree and merges their rows).
+
+    Raises:
+        ValueError: ``cfg.isolate`` without a ``fallback``.
     """
     cfg = ctx.cfg
+    if cfg.isolate and fallback is None:
+        raise ValueError("cfg.isolate needs a fallback case runner (fibench.sweep.isolate.run_case_isolated)")
     rows: list[Row] = []
+    finished = set(done)
+    runner: CaseRunner = fallback if (cfg.isolate and fallback) else functools.partial(run_case, run_one=run_one)
+    lost_note = ""
+
+    def emit(row: Row, rollup_recs: list, kernel_recs: list) -> None:
+        if lost_note:
+            row.notes = "; ".join(filter(None, [row.notes, lost_note]))
+        finished.add(row_key(row))
+        rows.append(row)
+        on_row(row, rollup_recs, kernel_recs)
+
     for case in cfg.cases:
-        if on_step:
-            on_step(f"{case.case_id}: inputs")
-        try:
-            inputs = cfg.suite.make_inputs(case, cfg.device)
-            if cfg.saved_inputs is not None:  # the Work model and info stay; the tensors are the saved ones
-                inputs = Inputs(load_saved_inputs(cfg.saved_inputs, case, cfg.device, like=inputs.tensors),
-                                inputs.work, {**inputs.info, "inputs_from": str(cfg.inputs_from)})
-            if ctx.store is not None:
-                ctx.store.save_inputs(case, inputs.tensors)
-        except torch.cuda.OutOfMemoryError as exc:
-            for name in cfg.backends:
-                row = Row(status=Status.OOM, reason=f"inputs: {describe_exception(exc, 200)}",
-                          **_base_row(ctx, case, name))
-                rows.append(row)
-                on_row(row, [], [])
-            torch.cuda.empty_cache()
+        names = [n for n in cfg.backends if case_key(case, n) not in finished]
+        if not names:
             continue
-        ref, ref_reason = reference_outputs(ctx, case, inputs)
-        kept: dict[str, Outputs] = {}  # the --parity-against backend's outputs (it runs first)
-
-        def keep(name: str, out: Outputs) -> None:
-            if ctx.store is not None:
-                ctx.store.save_outputs(case, name, out)
-            if name == cfg.parity_against:
-                kept[name] = out
-
-        against_reason = ""
-        for name in cfg.backends:
+        try:
+            runner(ctx, case, names, emit, on_step)
+        except ContextLost as lost:
+            rest = [n for n in names if case_key(case, n) not in finished]
+            if fallback is None:
+                for name in rest:
+                    emit(failed_row(ctx, case, name, Status.ERROR, f"not run: the CUDA context was lost ({lost})"), [], [])
+                continue
+            lost_note = f"ran in its own process: the sweep's CUDA context was lost at {case.case_id} ({lost})"
             if on_step:
-                on_step(f"{case.case_id}: {name}")
-            row, rollup_recs, kernel_recs = run_one(ctx, case, inputs, name, ref, ref_reason,
-                                                    against=kept.get(cfg.parity_against or ""),
-                                                    against_reason=against_reason, on_outputs=keep)
-            if name == cfg.parity_against and name not in kept:
-                against_reason = f"{name} {row.status.value}: {row.reason or 'no outputs'}"
-            if ctx.store is not None:
-                ctx.store.annotate(case, name, status=row.status.value, deterministic=row.deterministic,
-                                   graph_deterministic=row.graph_deterministic)
-            rows.append(row)
-            on_row(row, rollup_recs, kernel_recs)
-        del inputs, ref, kept
-        gc.collect()
-        if cfg.device.type == "cuda":
-            torch.cuda.empty_cache()
+                on_step(f"CUDA context lost ({lost}); the rest of the sweep runs in child processes")
+            runner = fallback
+            if rest:
+                runner(ctx, case, rest, emit, on_step)
     return rows

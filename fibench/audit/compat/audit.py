@@ -150,6 +150,7 @@ def run_audit(
     env: EnvSnapshot | None = None,
     facts_fn: Callable[[], dict[str, Any]] | None = None,
     probe_fn: ProbeFn | None = None,
+    on_progress: Callable[[CompatReport], None] | None = None,
 ) -> CompatReport:
     """Run the audit and return the report (writing files is the caller's job).
 
@@ -162,6 +163,8 @@ def run_audit(
             :func:`runner.collect_flashinfer_facts` (a subprocess).
         probe_fn: runs one probe: (name, family, build, device_index, timeout_s);
             default :func:`runner.run_probe_process` (a subprocess).
+        on_progress: called with the report so far (``pending`` lists the probes still to
+            run) after each probe, so the caller can write the files as probes finish.
 
     Raises:
         UsageError: unknown probe in ``only``/overrides, bad timeout, bad device index.
@@ -175,18 +178,7 @@ def run_audit(
     packages = {p: package_version(p) for p in ("flashinfer-jit-cache", "flashinfer-cubin")}
     cuda = cuda_versions(env, facts, packages)
     flashinfer_missing = env.flashinfer_version is None and not facts.get("flashinfer_version")
-    results = []
-    for probe in probes:
-        result = decide_locally(probe, env, flashinfer_missing)
-        if result is None:
-            if on_start:
-                on_start(probe.name, options.timeout_for(probe.name))
-            result = probe_fn(probe.name, probe.family, options.build, options.device_index,
-                              options.timeout_for(probe.name))
-        results.append(result)
-        if on_result:
-            on_result(result)
-    return CompatReport(
+    report = CompatReport(
         created_at=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         options=options.to_dict(),
         env=env.to_dict(),
@@ -194,5 +186,20 @@ def run_audit(
         cuda=cuda,
         flags=version_flags(cuda),
         arch_paths=arch_paths(parse_cc(env.compute_capability), env.torch_cuda_runtime),
-        results=results,
+        results=[],
+        pending=[p.name for p in probes],
     )
+    for probe in probes:
+        result = decide_locally(probe, env, flashinfer_missing)
+        if result is None:
+            if on_start:
+                on_start(probe.name, options.timeout_for(probe.name))
+            result = probe_fn(probe.name, probe.family, options.build, options.device_index,
+                              options.timeout_for(probe.name))
+        report.results.append(result)
+        report.pending.remove(probe.name)
+        if on_result:
+            on_result(result)
+        if on_progress:
+            on_progress(report)
+    return report

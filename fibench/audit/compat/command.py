@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
+from fibench.audit.compat.model import CompatReport
 from fibench.cli.common import one_line_errors
+from fibench.errors import Interrupted
+from fibench.interrupt import SignalGuard, StopRun
+from fibench.outdir import prepare_out_dir
 
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--out", help="Output directory for compat.md and compat.json (default: fibench-results/compat-<timestamp>).")]
@@ -40,7 +45,9 @@ def compat_command(
     sampling, fused MoE, FP4 quantize, allreduce fusion) runs a tiny call in its own
     subprocess and ends as works / fails (with a category) / not built / not
     applicable. Also reports the CUDA versions that matter and their mismatches.
-    Writes compat.md and compat.json; exits 0 even when features fail, 2 on bad input.
+    Writes compat.md and compat.json as each probe finishes (--out is checked first: a file,
+    an uncreatable path or an earlier audit there is refused); exits 0 even when features
+    fail, 2 on bad input, 130/143 when stopped by SIGINT/SIGTERM (finished probes kept).
     """
     from fibench.audit.compat.audit import (
         CompatOptions, default_out_dir, parse_timeout_overrides, run_audit, validate,
@@ -58,8 +65,19 @@ def compat_command(
         timeout_overrides=parse_timeout_overrides(timeout_for), only=only, device_index=device_index,
     )
     probes = validate(options)
+    prepare_out_dir(options.out_dir, owned=("compat.json", "compat.md"), what="compat audit")
     console.print(f"fibench audit compat: {len(probes)} probes, timeout {timeout:g} s, "
-                  f"build {'on' if build else 'off'}", highlight=False)
-    report = run_audit(options, on_result=lambda r: print_progress(console, r),
-                       on_start=lambda name, t: print_start(console, name, t))
+                  f"build {'on' if build else 'off'} -> {options.out_dir}", highlight=False)
+    with SignalGuard() as guard:
+
+        def save(partial: CompatReport) -> None:
+            with guard.hold():  # files are rewritten whole: a signal waits for the write
+                write_report(partial, options.out_dir)
+
+        try:
+            report = run_audit(options, on_result=lambda r: print_progress(console, r),
+                               on_start=lambda name, t: print_start(console, name, t), on_progress=save)
+        except StopRun as stop:
+            raise Interrupted(f"{signal.Signals(stop.signum).name}: the probes finished so far are in "
+                              f"{options.out_dir / 'compat.md'} (marked incomplete)", stop.signum) from None
     print_summary(console, report, write_report(report, options.out_dir))

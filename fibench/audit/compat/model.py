@@ -161,6 +161,8 @@ class CompatReport:
         flags: mismatches and warnings derived from ``cuda``.
         arch_paths: arch-specific paths and whether each applies.
         results: one per probe, in catalog order.
+        pending: probes selected but not finished yet (the files are rewritten after every
+            probe, so an audit that is stopped still leaves what it found).
     """
 
     created_at: str
@@ -171,6 +173,7 @@ class CompatReport:
     flags: list[VersionFlag]
     arch_paths: list[ArchPath]
     results: list[ProbeResult]
+    pending: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Number of results per status value, every status present (zeros included)."""
@@ -192,6 +195,7 @@ class CompatReport:
             "arch_paths": [dataclasses.asdict(a) for a in self.arch_paths],
             "counts": self.counts(),
             "results": [r.to_dict() for r in self.results],
+            "pending": list(self.pending),
         }
 
     @classmethod
@@ -212,4 +216,5 @@ class CompatReport:
             flags=[VersionFlag(**f) for f in data.get("flags", [])],
             arch_paths=[ArchPath(**a) for a in data.get("arch_paths", [])],
             results=[ProbeResult.from_dict(r) for r in data.get("results", [])],
+            pending=list(data.get("pending", [])),
         )

@@ -217,6 +217,10 @@ def render_markdown(report: CompatReport) -> str:
         "Each probe runs in its own process on tiny inputs; *works* means the kernel ran and its output "
         "passed the check shown (torch fp32 reference or sampling invariants).", "",
     ]
+    if report.pending:
+        head += [f"> **Incomplete:** {len(report.pending)} selected probes have not finished (still running, or the "
+                 f"audit was stopped): {', '.join(f'`{n}`' for n in report.pending[:8])}"
+                 f"{' ...' if len(report.pending) > 8 else ''}.", ""]
     parts = (render_family_summary, render_features, render_cuda, render_arch, render_what_to_do, render_failures, render_environment)
     body = [line for part in parts for line in part(report)]
     return "\n".join(head + body).rstrip() + "\n"

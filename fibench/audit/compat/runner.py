@@ -54,6 +54,10 @@ def run_process(argv: list[str], timeout_s: float, env: dict[str, str] | None = 
         _kill_group(proc)
         out, err = proc.communicate()
         timed_out = True
+    except BaseException:  # the audit itself is stopped (SIGINT/SIGTERM): no orphaned probe
+        _kill_group(proc)
+        proc.wait()
+        raise
     return ProcessOutcome(proc.returncode, out or "", err or "", timed_out, time.monotonic() - t0)
 
 

@@ -10,6 +10,7 @@ import typer
 
 from fibench.cli.common import one_line_errors
 from fibench.errors import UsageError
+from fibench.outdir import prepare_out_dir
 
 PathArg = Annotated[Path, typer.Argument(metavar="PATH", help="Test tree (directory) or a single test file to scan.")]
 OutOption = Annotated[
@@ -66,6 +67,8 @@ def skips_command(
 
     if rules_mode is not None and rules is None:
         raise UsageError("--rules-mode needs --rules")
+    if path.is_file() and path.suffix != ".py":
+        raise UsageError(f"{path} is not a Python file (.py); give a test file or a test folder")
     options = AuditOptions(
         path=path,
         rules=rules,
@@ -73,7 +76,16 @@ def skips_command(
         junit=tuple(junit or ()),
         baseline=baseline,
     )
-    result = run_audit(options)
     out_dir = out or Path("fibench-results") / f"skips-{datetime.now():%Y%m%d-%H%M%S}"
+    existed = out_dir.exists()
+    prepare_out_dir(out_dir, owned=("skips.csv", "skips.md"), what="skips audit")
+    try:
+        result = run_audit(options)
+        if result.scan.files_found == 0:
+            raise UsageError(f"no Python files under {path}: nothing to audit")
+    except UsageError:
+        if not existed:
+            out_dir.rmdir()  # made a moment ago for the results, still empty
+        raise
     written = write_outputs(result, out_dir)
     print_summary(result, written)
