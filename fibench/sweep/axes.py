@@ -196,9 +196,11 @@ def axis_points(axes: Sequence[Axis], values: Mapping[str, list[Any]]) -> list[d
 
 
 def id_axes(axes: Iterable[Axis], point: Mapping[str, Any]) -> tuple[str, ...]:
-    """The swept axes that name a case in its id: every swept axis except one at its single
-    default value. So adding a swept axis with a default to a suite (e.g. moe's ``quant``,
-    default bf16) leaves the ids of existing cases unchanged, and two runs' rows still match."""
+    """The swept axes that name a case in its id: every swept axis except one at its scalar
+    default value. A principal axis declares its default as a list (``kv_len``, default
+    ``[1024]``) and always appears; a modifier declares a scalar default (``quant`` bf16,
+    ``page_size`` 16) and appears only when changed, so adding one to a suite leaves the ids of
+    existing cases unchanged and two runs' rows still match."""
     def at_default(a: Axis) -> bool:
         return a.default is not None and not isinstance(a.default, (list, tuple)) and point[a.name] == a.default
     return tuple(a.name for a in axes if a.swept and not at_default(a))

@@ -292,6 +292,9 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
                          "or launch fibench under torchrun")
     if workers and (isolate or resume):
         raise UsageError("--isolate and --resume apply to one process; they cannot be combined with --gpus")
+    if isolate and (parity_against or save_tensors or inputs_from):
+        raise UsageError("--isolate runs each row in a fresh process that regenerates its inputs; it cannot be "
+                         "combined with --parity-against, --save-tensors or --inputs-from")
     dev = _device(device)
     timer_family = _timer_family(timer, dev)
     stop = _stop_rule(iters, target_noise, max_time, min_samples)

@@ -8,11 +8,11 @@ from fibench.sweep.axes import Axis
 KV_LAYOUTS = ("HND", "NHD")
 
 KV_LEN = Axis("kv_len", int, "mean KV tokens per request", default=[1024], swept=True, minimum=1, unit="tokens")
-PAGE_SIZE = Axis("page_size", int, "tokens per KV-cache page", default=[16], swept=True, minimum=1, unit="tokens")
-MLA_PAGE_SIZE = Axis("page_size", int, "tokens per latent-cache page", default=[64], swept=True, minimum=1,
+PAGE_SIZE = Axis("page_size", int, "tokens per KV-cache page", default=16, swept=True, minimum=1, unit="tokens")
+MLA_PAGE_SIZE = Axis("page_size", int, "tokens per latent-cache page", default=64, swept=True, minimum=1,
                      unit="tokens")
 KV_DIST = Axis("kv_dist", str, "request lengths: all equal to the mean (uniform) or drawn from the seed around it "
-               "(random; uniform on [1, 2 x mean - 1], same total)", default=["uniform"], swept=True,
+               "(random; uniform on [1, 2 x mean - 1], same total)", default="uniform", swept=True,
                choices=KV_DISTS)
 KV_LAYOUT = Axis("kv_layout", str, "KV page layout: HND = (page, kv head, token, dim), TensorRT-LLM's, read by every "
                  "backend; NHD = (page, token, kv head, dim), vLLM/SGLang's FlashInfer layout", default="HND",
