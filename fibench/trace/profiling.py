@@ -22,6 +22,7 @@ from typing import Iterable
 
 import torch
 
+from fibench.measure.timers.cupti_state import note_profiler_session
 from fibench.measure.coldl2 import ColdL2Plan
 from fibench.trace.markers import CALL_MARKER, OP_MARKER
 from fibench.suites.base import Launch
@@ -195,6 +196,7 @@ def trace_calls(launch: Launch, plan: ColdL2Plan, device: torch.device, n_calls:
 def _trace(rs: RotationSet, plan: ColdL2Plan, device: torch.device, n_calls: int) -> KernelTrace:
     from torch.profiler import ProfilerActivity, profile, record_function
 
+    note_profiler_session()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for i in range(n_calls):
             rs.prepare_call(plan.restore)
@@ -224,6 +226,7 @@ def trace_graph_replays(launch: Launch, plan: ColdL2Plan, device: torch.device, 
     torch.cuda.synchronize(device)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Profiler clears events")
+        note_profiler_session()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             for i in range(replays):
                 torch.cuda.synchronize(device)

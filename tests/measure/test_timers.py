@@ -193,3 +193,41 @@ def test_session_keeps_kernel_copy_and_set_records_only():
         SimpleNamespace(kind=kind.RUNTIME, start=0, end=5),  # API records are not GPU work
     ])
     assert session._records == [Activity("_Z6rmsnormv", 10, 20, "kernel", 7), Activity("memset", 21, 22, "memset", 7)]
+
+
+class _FakeCuptiApi:
+    """Records the calls reset_after_profiler makes."""
+
+    class ActivityKind:
+        KERNEL, RUNTIME, CONCURRENT_KERNEL = 1, 2, 3
+
+    class ActivityFlag:
+        FLUSH_FORCED = 1
+
+    def __init__(self):
+        self.calls = []
+
+    def activity_flush_all(self, flag):
+        self.calls.append("flush")
+
+    def finalize(self):
+        self.calls.append("finalize")
+
+    def activity_disable(self, kind):
+        self.calls.append(("disable", kind))
+
+
+def test_cupti_is_detached_only_after_a_profiler_session(monkeypatch):
+    from fibench.measure.timers import cupti_state
+
+    monkeypatch.setattr(cupti_state, "_STATE", {"profiler_sessions": 0, "reset_after": 0})
+    monkeypatch.setattr(cupti_mod.torch.cuda, "synchronize", lambda *a: None)
+    api = _FakeCuptiApi()
+    assert cupti_mod.reset_after_profiler(api) == ""
+    assert "finalize" not in api.calls and ("disable", 1) in api.calls and ("disable", 3) not in api.calls
+    cupti_state.note_profiler_session()  # what the per-kernel pass does before torch.profiler
+    api.calls.clear()
+    assert "cuptiFinalize" in cupti_mod.reset_after_profiler(api)
+    assert api.calls[:2] == ["flush", "finalize"]
+    api.calls.clear()
+    assert cupti_mod.reset_after_profiler(api) == "" and "finalize" not in api.calls  # once per profiler session

@@ -12,11 +12,15 @@ between its kernels included); the median kernel-sum (gaps excluded) is kept bes
 
 CUPTI has one set of activity callbacks per process; torch.profiler (kineto) registers its
 own each time it starts (libkineto CuptiActivityApi::enableCuptiActivities), so this timer
-registers its callbacks at every session and never calls ``cuptiFinalize``. In one process,
-the first CUPTI measurement after a torch.profiler session has read 2x the kernel time (H200,
-FlashInfer's bench_gpu_time with CUPTI; issue 8). Every session therefore runs warm-up and
-then a priming window whose samples are discarded, after enabling CUPTI and before
-anything is kept; the priming median is reported so the effect stays visible per row.
+registers its callbacks at every session. In one process, CUPTI measurements after a
+torch.profiler session have read 2x the kernel time (H200: FlashInfer's bench_gpu_time
+with CUPTI, issue 8; fibench's own first GPU run, where every window of the session was
+inflated, not only the first: see :mod:`fibench.measure.timers.cupti_state`). So a session
+that opens after any profiler session first detaches CUPTI (``cuptiFinalize``: CUPTI
+starts again from a clean state; kineto re-registers at its next start) and disables
+activity kinds it does not use (a serialized ``KERNEL`` kind left enabled would slow every
+kernel). Every session then runs warm-up and a priming window whose samples are
+discarded; the priming median is reported so a first-window effect stays visible per row.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 
 from fibench.errors import describe_exception
 from fibench.measure.timers.base import Timer, empty_kernel
+from fibench.measure.timers.cupti_state import mark_reset, profiler_used_since_reset
 from fibench.measure.timers.events import capture_graph
 from fibench.measure.timers.windows import Activity, Window, split_windows
 
@@ -83,6 +88,7 @@ class CuptiSession:
             self._records.extend(out)
 
     def __enter__(self) -> "CuptiSession":
+        self.reset = reset_after_profiler(self._api)
         self._api.activity_register_callbacks(self._requested, self._completed)
         for k in self._kinds:
             self._api.activity_enable(k)
@@ -103,6 +109,37 @@ class CuptiSession:
         finally:
             for k in self._kinds:
                 self._api.activity_disable(k)
+
+
+LEFTOVER_KINDS = ("KERNEL", "RUNTIME", "DRIVER", "OVERHEAD", "EXTERNAL_CORRELATION", "CUDA_EVENT",
+                  "SYNCHRONIZATION", "MARKER", "MARKER_DATA", "NAME", "MEMORY", "MEMORY2", "MEMORY_POOL",
+                  "GRAPH_TRACE", "DEVICE_GRAPH_TRACE")
+"""Activity kinds another CUPTI client (kineto) may have enabled; this timer uses none."""
+
+
+def reset_after_profiler(api: Any) -> str:
+    """Before a session: after a torch.profiler session in this process, flush and detach
+    CUPTI (``cuptiFinalize``); always disable the kinds in :data:`LEFTOVER_KINDS`.
+
+    Returns:
+        what was done, for the row's timer note ("" when nothing).
+    """
+    done = ""
+    if profiler_used_since_reset():
+        torch.cuda.synchronize()
+        api.activity_flush_all(api.ActivityFlag.FLUSH_FORCED)
+        api.finalize()
+        mark_reset()
+        done = "CUPTI detached (cuptiFinalize) after a torch.profiler session in this process"
+    for name in LEFTOVER_KINDS:
+        kind = getattr(api.ActivityKind, name, None)
+        if kind is None:
+            continue
+        try:
+            api.activity_disable(kind)
+        except Exception:  # not enabled / not supported here: nothing to undo
+            pass
+    return done
 
 
 _PROBED: dict[int, str | None] = {}
@@ -160,6 +197,7 @@ class _CuptiTimer(Timer):
         self.kernel_sums: list[float] = []
         self.samples: list[float] = []
         self.prime_us: float | None = None
+        self.reset_note = ""
 
     @classmethod
     def unavailable(cls, device: torch.device) -> str | None:  # noqa: D102
@@ -167,6 +205,7 @@ class _CuptiTimer(Timer):
 
     def _open(self) -> None:
         self.session = CuptiSession().__enter__()
+        self.reset_note = self.session.reset
 
     def _launch(self, n: int) -> int:
         """Launch the work of at least ``n`` samples with markers; returns the windows opened."""
@@ -210,6 +249,8 @@ class _CuptiTimer(Timer):
         median = statistics.median(self.samples) if self.samples else math.nan
         parts = [f"median = CUPTI span per call; kernel-sum median {kernel_sum:.3f} us" if kernel_sum is not None
                  else "median = CUPTI span per call"]
+        if self.reset_note:
+            parts.append(self.reset_note)
         if self.prime_us is not None:
             parts.append(f"priming window (discarded) {self.prime_us:.3f} us")
             if median > 0 and self.prime_us > TRAP_RATIO * median:
