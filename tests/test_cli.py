@@ -137,3 +137,25 @@ def test_report_reroll_applies_current_maps_without_touching_timings(tmp_path):
     assert back.median_us == 40.0 and back.parity_verdict == "pass"  # measurements untouched
     assert back.extra["phases_us"] == {"permute": 2.0, "gemm1": 20.0, "gemm2": 15.0, "memset": 1.0}
     assert back.kernel_sum_us == 38.0 and "re-rolled" in back.rollup_note
+
+
+def test_report_reroll_reads_a_gzipped_trace(tmp_path):
+    import gzip
+    import shutil
+
+    from fibench.sweep.results import Row, Status
+    from fibench.sweep.sinks import RunWriter, load_run
+
+    w = RunWriter(tmp_path)
+    w.write_json("run.json", {"suite": "norm", "reference": "torch", "baseline": "torch"})
+    row = Row(suite="norm", case_id="rmsnorm/1", op="rmsnorm", size=1, dtype="bf16", model="m", backend="flashinfer",
+              status=Status.OK, median_us=3.0, parity_verdict="pass")
+    w.append(row, [], [dict(case_id="rmsnorm/1", backend="flashinfer", call=0, index=0,
+                            name="void flashinfer::norm::RMSNormKernel<8u, float>(...)", op="", phase="", op_range="",
+                            stream=7, start_us=0.0, dur_us=2.5)])
+    with open(tmp_path / "kernels.csv", "rb") as src, gzip.open(tmp_path / "kernels.csv.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)  # audits keep large traces gzipped
+    (tmp_path / "kernels.csv").unlink()
+    result = invoke("report", str(tmp_path), "--reroll")
+    assert result.exit_code == 0 and "re-rolled 1 rows" in result.output
+    assert load_run(tmp_path).rows[0].extra["phases_us"] == {"norm": 2.5}

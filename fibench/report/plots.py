@@ -62,15 +62,24 @@ def latency_figure(rows: Iterable[Row], op: str, *, size_name: str = "size", tit
         series.setdefault(_series_label(r, others), []).append(r)
     from matplotlib.ticker import NullLocator
 
+    # one colour per backend, one line style per combination of the other axes, so a
+    # backend reads as one colour across kv_len / page_size / ... (10 colours repeat beyond)
+    backends = list(dict.fromkeys(r.backend for r in timed))
+    combos = list(dict.fromkeys(tuple(r.axes.get(a) for a in others) for r in timed))
+    styles = ("-", "--", ":", "-.")
     fig = _figure(7.5, 4.8)
     ax = fig.add_subplot()
     for label, pts in series.items():
+        first = pts[0]
+        color = f"C{backends.index(first.backend) % 10}"
+        style = styles[combos.index(tuple(first.axes.get(a) for a in others)) % len(styles)]
         pts.sort(key=lambda r: r.size)
         x = [r.size for r in pts]
         y = [r.median_us for r in pts]
         low = [max(0.0, r.median_us - r.median_ci_low_us) if r.median_ci_low_us is not None else 0.0 for r in pts]
         high = [max(0.0, r.median_ci_high_us - r.median_us) if r.median_ci_high_us is not None else 0.0 for r in pts]
-        ax.errorbar(x, y, yerr=[low, high], marker="o", markersize=4, capsize=3, label=label)
+        ax.errorbar(x, y, yerr=[low, high], marker="o", markersize=4, capsize=3, label=label, color=color,
+                    linestyle=style)
     ax.set_xscale("log")
     ax.set_yscale("log")
     sizes = sorted({r.size for r in timed})

@@ -40,10 +40,13 @@ def reroll(out_dir: Path) -> int:
         the number of rows re-rolled.
 
     Raises:
-        UsageError: not a run folder, or no kernels.csv in it.
+        UsageError: not a run folder, or no kernels.csv (or kernels.csv.gz, as audits keep
+            large traces) in it.
     """
     run = load_run(out_dir)
     path = Path(out_dir) / "kernels.csv"
+    if not path.exists() and path.with_suffix(".csv.gz").exists():
+        path = path.with_suffix(".csv.gz")  # pandas reads it as it is
     if not path.exists():
         raise UsageError(f"{out_dir} has no kernels.csv (run without --per-kernel?)")
     suite = run.run.get("suite") or (run.rows[0].suite if run.rows else "")

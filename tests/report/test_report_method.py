@@ -54,3 +54,12 @@ def test_a_stopped_run_says_so(tmp_path):
     md = render_report(_run(tmp_path, [_row(1, "torch", parity_verdict="reference")], stopped_by="SIGTERM",
                             stopped="2026-11-30T12:00:00"))
     assert "**Stopped by SIGTERM** at 2026-11-30T12:00:00" in md and "`--resume`" in md
+
+
+def test_a_row_above_a_ceiling_is_explained(tmp_path):
+    rows = [_row(1, "torch", parity_verdict="reference", tbps=4.5, sol_bw_pct=112.0)]
+    run = _run(tmp_path, rows)
+    run.env["ceilings"] = {"copy_tbps": 4.0, "gemm_tflops": 790.0, "method": "m"}
+    assert "1 row exceeds 100% of a ceiling" in render_report(run)
+    run.rows[0].sol_bw_pct = 90.0
+    assert "100% of a ceiling" not in render_report(run)
