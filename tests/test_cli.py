@@ -159,3 +159,11 @@ def test_report_reroll_reads_a_gzipped_trace(tmp_path):
     result = invoke("report", str(tmp_path), "--reroll")
     assert result.exit_code == 0 and "re-rolled 1 rows" in result.output
     assert load_run(tmp_path).rows[0].extra["phases_us"] == {"norm": 2.5}
+
+
+def test_list_says_which_backends_ran_on_hardware():
+    listing = json.loads(invoke("list", "--json").output)["suites"]
+    assert "2026-11-30: passed (audits/h200-2026-11-30)" in listing["decode"]["backends"]["trtllm-xqa"]["verified"]
+    assert "2026-11-21: passed" in listing["norm"]["backends"]["flashinfer"]["verified"]
+    assert "log-sum-exp fails parity" in listing["prefill"]["backends"]["flashinfer-fa2"]["verified"]
+    assert listing["moe"]["backends"]["trtllm-moe"]["verified"] == ""  # TensorRT-LLM never ran here

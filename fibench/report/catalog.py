@@ -11,6 +11,7 @@ from rich.table import Table
 from fibench.presets import PRESETS
 from fibench.report.console import console
 from fibench.suites import SUITES
+from fibench.suites.verified import verification
 from fibench.sweep.axes import Axis
 
 
@@ -26,7 +27,7 @@ def catalog() -> dict[str, Any]:
                             "reference": s.default_reference, "default_model": s.default_model,
                             "axes": {a.name: _axis_dict(a) for a in s.axes},
                             "backends": {b.name: {"description": b.description, "needs": b.needs.describe(),
-                                                  "verified": getattr(b, "verified", "")}
+                                                  "verified": verification(s.name, b.name)}
                                          for b in s.backends.values()}}
                    for s in SUITES.values()},
         "presets": {p.name: dataclasses.asdict(p) for p in PRESETS.values()},
@@ -63,7 +64,7 @@ def print_catalog() -> None:
         table.add_column("verified on hardware")
         for b in s.backends.values():
             ref = " [reference]" if b.name == s.default_reference else ""
-            table.add_row(b.name + ref, b.description, b.needs.describe(), b.verified or "[yellow]not yet[/yellow]")
+            table.add_row(b.name + ref, b.description, b.needs.describe(), verification(s.name, b.name) or "[yellow]not yet[/yellow]")
         console.print(table)
     table = Table(title="model presets")
     for col in ("preset", "hidden", "intermediate", "experts", "top-k", "routing", "attention", "note"):

@@ -211,10 +211,6 @@ class Needs:
         return "; ".join(parts)
 
 
-VERIFIED_H200_2026_11_21 = "H200 (SM 9.0), FlashInfer 0.6.13, torch 2.11, 2026-11-21: audits/h200-2026-11-21"
-"""``Backend.verified`` of the backends that ran and passed in that audit."""
-
-
 class Backend(abc.ABC):
     """One implementation of a suite.
 
@@ -224,10 +220,6 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     needs: ClassVar[Needs] = Needs()
-    verified: ClassVar[str] = ""
-    """Where this backend was last run on real hardware and passed (e.g. "H200, FlashInfer
-    0.6.13, 2026-11-21, audits/h200-2026-11-21"); empty = never verified on a GPU.
-    Shown by ``fibench list``."""
 
     def unsupported_reason(self, case: Case) -> str | None:
         """Why this backend cannot run ``case`` (shape or dtype limits), or None."""

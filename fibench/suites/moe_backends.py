@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from fibench.trace.markers import op_range
-from fibench.suites.base import (VERIFIED_H200_2026_11_21, Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs,
+from fibench.suites.base import (Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs,
                                  fp32_matmul)
 from fibench.suites.moe_quant import (REFERENCE_READS, ExpertFn, cutlass_quant_launch, dequantized_weights,
                                       reference_expert)
@@ -70,7 +70,6 @@ class TorchMoe(Backend):
 
     name: ClassVar[str] = "torch"
     description: ClassVar[str] = "reference: per-expert loop, fp32 accumulation (dequantizing with --quant)"
-    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs()
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
@@ -110,7 +109,6 @@ class TorchGroupedMoe(Backend):
 
     name: ClassVar[str] = "torch-grouped"
     description: ClassVar[str] = "torch._grouped_mm pipeline: permute, grouped GEMM1, SwiGLU, grouped GEMM2, un-permute"
-    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs(dtypes=("bf16",))
 
     def unsupported_reason(self, case: Case) -> str | None:
@@ -176,7 +174,6 @@ class FlashInferCutlassMoe(Backend):
 
     name: ClassVar[str] = "flashinfer-cutlass"
     description: ClassVar[str] = "flashinfer.fused_moe.cutlass_fused_moe (TensorRT-LLM CUTLASS MoE)"
-    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs(
         cuda=True, min_cc=(8, 9), modules=("flashinfer.fused_moe",), dtypes=("bf16", "fp16"),
         jit=(

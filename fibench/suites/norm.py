@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from fibench.suites.base import VERIFIED_H200_2026_11_21, Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work
+from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work
 from fibench.suites.trtllm_backends import TrtllmRmsNorm
 from fibench.sweep.axes import Axis
 from fibench.trace.markers import op_range
@@ -43,7 +43,6 @@ class TorchNorm(Backend):
 
     name: ClassVar[str] = "torch"
     description: ClassVar[str] = "reference: torch ops in fp32, one final rounding"
-    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         dtype = case.torch_dtype
@@ -84,7 +83,6 @@ class FlashInferNorm(Backend):
 
     name: ClassVar[str] = "flashinfer"
     description: ClassVar[str] = "flashinfer.norm.rmsnorm / fused_add_rmsnorm"
-    verified: ClassVar[str] = VERIFIED_H200_2026_11_21
     needs: ClassVar[Needs] = Needs(cuda=True, min_cc=(7, 5), modules=("flashinfer.norm",),
                                    dtypes=("bf16", "fp16"),
                                    jit=(JitNeed("norm", "flashinfer.jit.norm:gen_norm_module", 20),))

@@ -20,8 +20,8 @@ naming it, never a silent mismatch. Ops used:
 The argument mapping is pure functions (:func:`fused_moe_kwargs`,
 :func:`group_rmsnorm_args`) covered by CPU tests; the backends are thin. Without
 TensorRT-LLM they are ``unsupported`` rows with the reason (TensorRT-LLM is not installed on
-this workplace's GPU hosts, so neither backend has run on real hardware: ``verified`` is
-empty).
+this workplace's GPU hosts, so neither backend has run on real hardware and
+``fibench/suites/verified.toml`` lists neither).
 """
 
 from __future__ import annotations
