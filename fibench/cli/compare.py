@@ -23,7 +23,7 @@ def compare(
     from fibench.report.compare import compare_runs
     from fibench.report.compare_files import compare_table, summary_line, write_compare
     from fibench.report.console import console
-    from fibench.sweep.config import parse_percent
+    from fibench.sweep.parsing import parse_percent
     from fibench.sweep.sinks import load_run
 
     pct = parse_percent(threshold, "--threshold")

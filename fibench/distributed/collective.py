@@ -1,5 +1,5 @@
 """The per-rank runner of a collective suite (allreduce): every rank runs every case and
-backend through :func:`fibench.sweep.runner.run_sweep` and :func:`run_backend` (the same
+backend through :func:`fibench.sweep.loop.run_sweep` and :func:`run_backend` (the same
 steps, timers, cold-L2 plans and parity as one GPU), kept in lockstep:
 
 * before a backend, the ranks check that they are at the same case and backend and agree
@@ -26,7 +26,8 @@ from fibench.suites.collective import CollectiveSuite
 from fibench.measure.coldl2 import FACTOR, MIN_CALLS_PER_GRAPH, ColdL2Plan
 from fibench.suites.base import Case, Inputs, Outputs
 from fibench.sweep.results import Row, Status
-from fibench.sweep.runner import RunContext, RunOne, _base_row, run_backend, support
+from fibench.sweep.loop import RunOne
+from fibench.sweep.runner import RunContext, _base_row, run_backend, support
 
 MAX_COLLECTIVES_PER_GRAPH = 1024
 """At most this many collective calls captured in one CUDA graph: a rotation plan that needs

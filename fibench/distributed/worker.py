@@ -34,7 +34,8 @@ from fibench.env import collect_env
 from fibench.report.markdown import write_report
 from fibench.sweep.config import RunConfig, resolve_run
 from fibench.sweep.results import Row
-from fibench.sweep.runner import RunContext, run_sweep
+from fibench.sweep.loop import run_sweep
+from fibench.sweep.runner import RunContext
 from fibench.sweep.session import execute_run
 from fibench.sweep.sinks import RunWriter
 from fibench.trace.kernel_map import load_map

@@ -4,7 +4,7 @@ Both decide what a failed row is and what the sweep does next: out of memory is 
 ``oom`` and the sweep goes on in this process; a lost context (a sticky error such as a
 device-side assert or an illegal memory access) means no later CUDA call of this process
 can succeed, so the rest of the sweep has to run in fresh processes
-(:func:`fibench.sweep.runner.run_sweep`).
+(:func:`fibench.sweep.loop.run_sweep`).
 """
 
 from __future__ import annotations

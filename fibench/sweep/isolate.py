@@ -23,7 +23,7 @@ in the first call). The row's ``isolation_s`` column is that cost (the child's w
 minus the row's own measurement); ``extra["isolation"]`` splits it. Isolation is not the
 default for any suite: it changes no number, costs seconds per row, and the default
 in-process sweep already falls back to isolated children for the rest of a sweep once
-its CUDA context is lost (:func:`fibench.sweep.runner.run_sweep`). Use it for a backend
+its CUDA context is lost (:func:`fibench.sweep.loop.run_sweep`). Use it for a backend
 that is known to crash the process itself (segfault, abort), for new kernels under test,
 and to resume a run that such a crash stopped (``--resume --isolate``).
 """
@@ -246,7 +246,7 @@ def _row_from_child(ctx: RunContext, case: Case, name: str, result: dict[str, An
 def run_case_isolated(ctx: RunContext, case: Case, names: list[str], on_row: OnRow,
                       on_step: OnStep | None = None) -> None:
     """Run backends ``names`` on ``case``, each in its own child process (a
-    :data:`fibench.sweep.runner.CaseRunner`); rows are handed to ``on_row`` in order."""
+    :data:`fibench.sweep.loop.CaseRunner`); rows are handed to ``on_row`` in order."""
     cfg = ctx.cfg
     spec_ctx = dataclasses.replace(ctx, kmap=None)
     with tempfile.TemporaryDirectory(prefix="fibench-isolate-") as tmp:

@@ -29,7 +29,8 @@ from fibench.interrupt import SignalGuard, StopRun
 from fibench.sweep.isolate import run_case_isolated
 from fibench.sweep.results import Row
 from fibench.sweep.resume import RUN_FILES, Resume, check_env, load_resume, merged_settings
-from fibench.sweep.runner import RunContext, run_sweep
+from fibench.sweep.loop import run_sweep
+from fibench.sweep.runner import RunContext
 from fibench.sweep.sinks import RunWriter
 from fibench.trace.kernel_map import load_map
 

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from fibench.cli import app
 from fibench.measure.stopping import DEFAULT_MAX_TIME_S, DEFAULT_MIN_SAMPLES
-from fibench.sweep.config import parse_percent, resolve_run
+from fibench.sweep.config import resolve_run
+from fibench.sweep.parsing import parse_percent
 
 runner = CliRunner()
 

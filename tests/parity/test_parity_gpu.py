@@ -7,7 +7,8 @@ from fibench.env import collect_env
 from fibench.parity.determinism import graph_vs_eager
 from fibench.suites.base import Launch
 from fibench.sweep.config import resolve_run
-from fibench.sweep.runner import RunContext, call_once, fresh_tensors, run_sweep
+from fibench.sweep.loop import run_sweep
+from fibench.sweep.runner import RunContext, call_once, fresh_tensors
 
 pytestmark = pytest.mark.gpu
 

@@ -17,7 +17,8 @@ from fibench.suites.base import Backend, Case, Inputs, Launch, Needs
 from fibench.suites.moe_backends import BACKENDS, TorchGroupedMoe
 from fibench.sweep.config import resolve_run
 from fibench.sweep.results import Row
-from fibench.sweep.runner import RunContext, run_sweep
+from fibench.sweep.loop import run_sweep
+from fibench.sweep.runner import RunContext
 from fibench.sweep.sinks import load_run
 from fibench.sweep.session import execute_run
 

@@ -8,7 +8,8 @@ from fibench.sweep import runner
 from fibench.sweep.config import resolve_run
 from fibench.sweep.failures import out_of_memory
 from fibench.sweep.results import Status
-from fibench.sweep.runner import RunContext, run_backend, run_sweep
+from fibench.sweep.loop import run_sweep
+from fibench.sweep.runner import RunContext, run_backend
 
 HOST_OOM = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
             "you tried to allocate 26214400000 bytes. Error code 12 (Cannot allocate memory)")

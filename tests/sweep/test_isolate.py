@@ -9,12 +9,13 @@ import pytest
 from fibench.env import EnvSnapshot
 from fibench.suites import SUITES, plugins
 from fibench.suites.moe_backends import TorchGroupedMoe
-from fibench.sweep import runner
+from fibench.sweep import loop, runner
 from fibench.sweep.config import resolve_run
 from fibench.sweep.failures import ContextLost
 from fibench.sweep.isolate import STAGE_MARK, death_reason, run_case_isolated
 from fibench.sweep.results import Status
-from fibench.sweep.runner import RunContext, failed_row, run_sweep
+from fibench.sweep.loop import run_sweep
+from fibench.sweep.runner import RunContext, failed_row
 
 CRASH_PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "crash_backends.py"
 
@@ -70,7 +71,7 @@ def sticky_error(monkeypatch):
         raise ContextLost("RuntimeError: CUDA error: device-side assert triggered")
 
     monkeypatch.setattr(TorchGroupedMoe, "prepare", assert_fails)
-    monkeypatch.setattr(runner, "check_context", lost)
+    monkeypatch.setattr(loop, "check_context", lost)
 
 
 def test_a_lost_context_moves_the_rest_of_the_sweep_to_the_fallback(sticky_error):
