@@ -101,7 +101,8 @@ def run_case(ctx: RunContext, case: Case, names: list[str], on_row: OnRow, on_st
         on_row(row, rollup_recs, kernel_recs)
         if row.status == Status.ERROR:
             check_context(cfg.device)
-    del inputs, ref, kept
+    kept.clear()  # the pair side's outputs, freed before the cache is emptied
+    del inputs, ref
     release(cfg.device)
 
 
