@@ -44,7 +44,8 @@ from fibench.env import collect_env
 from fibench.errors import describe_exception
 from fibench.measure.stopping import StopRule
 from fibench.measure.timers.cupti import GraphCuptiTimer
-from fibench.measure.timing import RotationSet, run_timing
+from fibench.measure.rotation import RotationSet
+from fibench.measure.timing import run_timing
 from fibench.suites.norm import FlashInferNorm
 from fibench.sweep.config import resolve_run
 from fibench.sweep.runner import RunContext, call_once, plan_factory

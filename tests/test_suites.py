@@ -12,7 +12,7 @@ from fibench.suites.base import Case
 from fibench.suites.moe import moe_work
 from fibench.suites.norm import norm_work
 from fibench.suites.routing import deepseek_grouped, softmax_topk
-from fibench.measure.timing import RotationSet
+from fibench.measure.rotation import RotationSet
 from fibench.measure.coldl2 import ColdL2Plan
 
 

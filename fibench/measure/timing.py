@@ -26,8 +26,7 @@ from fibench.measure.throttle import ThrottleCheck, ThrottlePolicy, check_thrott
 from fibench.measure.timers import AUTO, Timer, timer_class
 from fibench.measure.timers.base import nsys_range
 from fibench.measure.timers.cupti import cupti_unavailable_reason
-from fibench.measure.timers.events import (CaptureError, EventsTimer, GraphEventsTimer, capture_graph,
-                                           empty_call_floor)
+from fibench.measure.timers.events import CaptureError, EventsTimer, GraphEventsTimer, empty_call_floor
 from fibench.measure.timers.wall import WallTimer
 from fibench.suites.base import Launch
 
@@ -35,7 +34,7 @@ TIMER_GRAPH = GraphEventsTimer.name
 TIMER_EVENTS = EventsTimer.name
 TIMER_WALL = WallTimer.name
 
-__all__ = ["RotationSet", "TIMER_EVENTS", "TIMER_GRAPH", "TIMER_WALL", "Timing", "capture_graph", "run_timing"]
+__all__ = ["TIMER_EVENTS", "TIMER_GRAPH", "TIMER_WALL", "Timing", "run_timing"]
 
 
 @dataclass

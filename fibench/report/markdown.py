@@ -14,7 +14,7 @@ from fibench.report.formatting import env_rows, fmt_num, fmt_us
 from fibench.report.parity_md import parity_sections
 from fibench.report.phases import phase_tables
 from fibench.report.timing import is_wall_clock, timer_lines, timing_section
-from fibench.report.tables import CaseColumns, md_table as _table, varying_axes  # noqa: F401 (re-exported)
+from fibench.report.tables import CaseColumns, md_table
 from fibench.sweep.results import Row, Status
 from fibench.sweep.sinks import LoadedRun, load_run
 
@@ -150,7 +150,7 @@ def _latency(rows: list[Row], baseline: str, size_name: str) -> list[str]:
                 cells.append(text + (MARK[r.status] if r.status == Status.PARITY_FAIL else ""))
         lines.append(cells)
     return ["## Latency (median per call)", "", f"Speedup in brackets: `{baseline}` median / backend median.", ""] + \
-        _table([*cols.header, *backends], lines) + [""]
+        md_table([*cols.header, *backends], lines) + [""]
 
 
 def _drop_empty_columns(header: list[str], lines: list[list[str]], keep: int) -> tuple[list[str], list[list[str]]]:
@@ -179,7 +179,7 @@ def _throughput(rows: list[Row]) -> list[str]:
     if "plan us" in header:
         said.append("`plan us`: host time of the backend's plan step, outside the timed call")
     intro = ["; ".join(said) + ".", ""] if said else []
-    return ["## Throughput and conditions", "", *intro] + _table(header, lines) + [""]
+    return ["## Throughput and conditions", "", *intro] + md_table(header, lines) + [""]
 
 
 def _rollup(rows: list[Row], rollup: pd.DataFrame, baseline: str, size_name: str) -> list[str]:
@@ -196,7 +196,7 @@ def _rollup(rows: list[Row], rollup: pd.DataFrame, baseline: str, size_name: str
                       fmt_num(r.kernel_sum_us), fmt_num(r.span_us), fmt_num(r.median_us),
                       fmt_num(r.kernel_sum_over_median), fmt_num(r.kernels_per_call), str(r.streams),
                       fmt_num(r.unmapped_us)])
-    out += _table([*cols.header, "backend", "kernel-sum us", "span us", "median us",
+    out += md_table([*cols.header, "backend", "kernel-sum us", "span us", "median us",
                    "kernel-sum / median", "kernels/call", "streams", "unmapped us"], lines) + [""]
     out += phase_tables(rows, baseline, size_name)
     if not rollup.empty and "op" in rollup:
@@ -216,7 +216,7 @@ def _problems(rows: list[Row]) -> list[str]:
     if bad:
         out += ["## Rows that are not ok", ""]
         cols = CaseColumns(bad)
-        out += _table([*cols.header, "backend", "status", "reason"],
+        out += md_table([*cols.header, "backend", "status", "reason"],
                       [[*cols.cells(r), r.backend, r.status.value, r.reason or "parity outside tolerance"]
                        for r in bad]) + [""]
     if noted:
@@ -248,7 +248,7 @@ def render_report(run: LoadedRun, plots: list[tuple[str, str]] | None = None, pl
     out = [f"# fibench {suite} run", "", f"Run folder: `{run.out_dir}`. {len(rows)} rows "
            f"({sum(r.status == Status.OK for r in rows)} ok). Started {cfg.get('started', '-')}.", "",
            "## Environment", ""]
-    out += _table(["", ""], [[k, v] for k, v in env_rows(run.env)]) + [""]
+    out += md_table(["", ""], [[k, v] for k, v in env_rows(run.env)]) + [""]
     out += _method(run) + _unreadable(run)
     if rows:
         baseline, size_name = cfg.get("baseline") or cfg.get("reference") or rows[0].backend, cfg.get("size_name", "size")

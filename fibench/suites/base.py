@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar, ContextManager, Iterator, Mapping
 
 import torch
 
-from fibench.sweep.axes import Axis
+from fibench.sweep.axes import Axis, format_value
 
 DTYPES: dict[str, torch.dtype] = {
     "bf16": torch.bfloat16,
@@ -98,15 +98,10 @@ class Case:
         """Id of the case: ``op/size`` then ``/axis=value`` for its swept axes (e.g.
         ``decode/16/kv_len=1024``, ``moe/16/quant=fp8``); a function of the values only, so
         two runs' rows can be matched by it."""
-        tail = "".join(f"/{n}={_fmt(self.params[n])}" for n in self.swept)
+        tail = "".join(f"/{n}={format_value(self.params[n])}" for n in self.swept)
         return f"{self.op}/{self.size}{tail}"
 
 
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 @dataclass

@@ -119,10 +119,8 @@ class Axis:
         return value
 
     def format(self, value: Any) -> str:
-        """A value as case ids and reports write it (``true``/``false`` for booleans)."""
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
+        """A value as case ids and reports write it (:func:`format_value`)."""
+        return format_value(value)
 
     @property
     def is_flag(self) -> bool:
@@ -135,6 +133,14 @@ class Axis:
         if self.is_flag:
             return self.option if value else "--no-" + self.option[2:]
         return f"{self.option} {self.format(value)}"
+
+
+def format_value(value: Any) -> str:
+    """An axis value as case ids, reports and command lines write it (``true``/``false``
+    for booleans, ``str`` otherwise)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _preset_value(axis: Axis, preset: Any) -> Any:

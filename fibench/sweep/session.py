@@ -35,11 +35,6 @@ from fibench.sweep.sinks import RunWriter
 from fibench.trace.kernel_map import load_map
 
 
-def run_settings(cfg: RunConfig) -> dict[str, Any]:
-    """The run.json of ``cfg``: configuration and command (``started`` is added on write)."""
-    return cfg.to_record()
-
-
 def open_run(cfg: RunConfig) -> Resume | None:
     """Check ``cfg.out_dir`` before any work and create it; with ``cfg.resume`` read what
     the earlier session finished.
@@ -55,7 +50,7 @@ def open_run(cfg: RunConfig) -> Resume | None:
     if cfg.workers:
         raise UsageError("a multi-GPU run (--gpus) is started by fibench.distributed.launch.run_distributed")
     prepare_out_dir(cfg.out_dir, owned=RUN_FILES, what="run", resume=cfg.resume)
-    return load_resume(cfg.out_dir, run_settings(cfg)) if cfg.resume else None
+    return load_resume(cfg.out_dir, cfg.to_record()) if cfg.resume else None
 
 
 def _update_run_json(out_dir: Path, **fields: Any) -> None:
@@ -100,7 +95,7 @@ def _write_start(cfg: RunConfig, writer: RunWriter, resume: Resume | None, env: 
 
     Returns:
         (ceilings, the env.json data)."""
-    settings = run_settings(cfg)
+    settings = cfg.to_record()
     if resume is not None:
         saved = resume.env.get("ceilings")
         writer.write_json("run.json", merged_settings(resume, settings))
@@ -148,7 +143,7 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
             ceilings, env_data = _write_start(cfg, writer, resume, env, on_step)
             store = None
             if cfg.save_tensors is not None:  # manifest: the run's options and the machine (versions, GPU, driver)
-                store = TensorStore(cfg.save_tensors, suite=cfg.suite.name, run=run_settings(cfg), env=env_data)
+                store = TensorStore(cfg.save_tensors, suite=cfg.suite.name, run=cfg.to_record(), env=env_data)
             t0 = time.perf_counter()
 
             def handle(row: Row, rollup_recs: list, kernel_recs: list) -> None:

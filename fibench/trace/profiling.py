@@ -26,7 +26,7 @@ from fibench.measure.timers.cupti_state import note_profiler_session
 from fibench.measure.coldl2 import ColdL2Plan
 from fibench.trace.markers import CALL_MARKER, OP_MARKER
 from fibench.suites.base import Launch
-from fibench.measure.timing import RotationSet
+from fibench.measure.rotation import RotationSet
 
 MARKER = CALL_MARKER
 _LAUNCH_KINDS = ("cuda_runtime", "cuda_driver")  # API calls carrying the CUPTI correlation id
@@ -218,7 +218,7 @@ def trace_graph_replays(launch: Launch, plan: ColdL2Plan, device: torch.device, 
     """
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from fibench.measure.timing import capture_graph
+    from fibench.measure.timers.events import capture_graph
 
     rs = RotationSet(launch, plan, device)
     graph = capture_graph(rs, plan, device, warmup=1, events=None)
