@@ -25,8 +25,10 @@ class ClockStats:
 class SmClockSampler:
     """Sample the SM clock through NVML in a background thread.
 
-    Use as a context manager around the timed pass (including its final synchronize).
-    ``result`` is None when NVML is unavailable; ``reason`` then says why.
+    Use as a context manager around the timed pass (including its final synchronize); it
+    may be entered again for the next round of a row, and ``result`` then covers the
+    samples of every round (not the untimed capture and warm-up between them). ``result``
+    is None when NVML is unavailable; ``reason`` then says why.
 
     Args:
         device_index: torch CUDA device index.
@@ -64,6 +66,7 @@ class SmClockSampler:
 
     def __enter__(self) -> "SmClockSampler":
         if self._handle is not None:
+            self._stop.clear()
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
         return self

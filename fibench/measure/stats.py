@@ -11,9 +11,17 @@ the coverage at or above the requested level, so the interval is conservative: f
 samples at 95% it is ``[x(2), x(9)]`` with coverage 97.9%. Below 6 samples no interval
 reaches 95% (``[min, max]`` covers 1 - 2^(1-n)), and the interval is reported as missing.
 
-The samples must be independent for the coverage to hold; timing samples drift with clocks
-and temperature, so the interval describes one timed pass, not run-to-run variation
-(``fibench compare`` asks for a change beyond its threshold for that reason).
+The samples must be independent for the coverage to hold. Samples of one timed pass all
+share what that pass's allocation and graph capture fixed (on an H200 two passes of a ~2 us
+one-row rmsnorm read 2.04 and 2.36 us, each with a +-0.05% interval; where the input copies
+landed in memory is the suspect), so a row is timed in rounds, each over a fresh
+allocation and a fresh graph capture (:func:`fibench.measure.timing.run_timing`). With two
+rounds or more the row's interval is the union of the order-statistic interval of the
+pooled samples and a two-level (hierarchical) bootstrap interval,
+:func:`hierarchical_median_ci`, so it covers the spread between rounds; with one round it
+describes that one pass only. Neither sees variation that the rounds do not sample
+(another process, a later hour, another machine): ``fibench compare`` asks for a change
+beyond its threshold for that reason.
 """
 
 from __future__ import annotations
@@ -87,6 +95,130 @@ def relative_halfwidth(median: float, ci: tuple[float, float] | None) -> float:
     return (ci[1] - ci[0]) / 2 / median
 
 
+BOOTSTRAP_RESAMPLES = 2000
+"""Resamples of the two-level bootstrap (Davison & Hinkley suggest >= 1000 for percentile
+intervals, section 5.2.3)."""
+MAX_BOOTSTRAP_SAMPLES = 4000
+"""Samples the two-level bootstrap uses at most (each group keeps its share, drawn without
+replacement; fewer samples can only widen the interval, and 2000 resamples of an adaptive
+row's 100k samples would take seconds)."""
+_CHUNK_ELEMENTS = 1 << 21
+"""Resampled values held at once (memory bound of :func:`hierarchical_medians`)."""
+
+
+def _capped(groups: Sequence[np.ndarray], max_samples: int, rng: np.random.Generator) -> list[np.ndarray]:
+    total = sum(g.size for g in groups)
+    if total <= max_samples:
+        return list(groups)
+    keep = [max(1, round(g.size * max_samples / total)) for g in groups]
+    return [rng.choice(g, k, replace=False) if k < g.size else g for g, k in zip(groups, keep)]
+
+
+def hierarchical_medians(groups: Sequence[Sequence[float]], rng: np.random.Generator, *,
+                         resamples: int = BOOTSTRAP_RESAMPLES,
+                         max_samples: int = MAX_BOOTSTRAP_SAMPLES) -> np.ndarray:
+    """Pooled medians of two-level bootstrap resamples of grouped samples.
+
+    Each resample draws as many groups as there are, with replacement (first level), then
+    from each drawn group as many samples as it holds, with replacement (second level), and
+    takes the median of everything drawn: the two-stage (cluster) bootstrap of A. C.
+    Davison and D. V. Hinkley, *Bootstrap Methods and their Application*, 1997, section
+    3.8 (resampling both stages, their Strategy 2). Vectorised over blocks of resamples:
+    groups are padded with NaN to one width, positions past a drawn group's size are NaN,
+    and the median of ``m`` values is read with one ``np.partition`` per distinct ``m``
+    (NaN sorts after every number).
+
+    Args:
+        groups: samples per group (e.g. per-call us of each timing round); one group gives
+            the ordinary bootstrap of the median.
+        rng: random source (seed it for reproducible intervals).
+        resamples: number of resamples.
+        max_samples: at most this many samples in all (see :data:`MAX_BOOTSTRAP_SAMPLES`).
+
+    Returns:
+        ``resamples`` pooled medians (same unit as the samples).
+
+    Raises:
+        ValueError: no group, or an empty group.
+    """
+    arrays = [np.asarray(g, dtype=np.float64).ravel() for g in groups]
+    if not arrays or any(a.size == 0 for a in arrays):
+        raise ValueError("need at least one group and no empty group")
+    arrays = _capped(arrays, max_samples, rng)
+    sizes = np.array([a.size for a in arrays])
+    n_groups, width = len(arrays), int(sizes.max())
+    padded = np.full((n_groups, width), np.nan)
+    for i, a in enumerate(arrays):
+        padded[i, :a.size] = a
+    out = np.empty(resamples)
+    block = max(1, _CHUNK_ELEMENTS // (n_groups * width))
+    position = np.arange(width)
+    for start in range(0, resamples, block):
+        b = min(block, resamples - start)
+        drawn = rng.integers(0, n_groups, size=(b, n_groups))            # first level: groups
+        counts = sizes[drawn]                                            # (b, groups)
+        bound = counts[..., None]                                        # second level: samples
+        index = np.minimum((rng.random((b, n_groups, width)) * bound).astype(np.int64), bound - 1)
+        values = padded[drawn[..., None], index]
+        values[position >= counts[..., None]] = np.nan                   # past the drawn group's size
+        values = values.reshape(b, n_groups * width)
+        totals = counts.sum(axis=1)
+        for m in np.unique(totals):
+            rows = np.flatnonzero(totals == m)
+            lo, hi = (m - 1) // 2, m // 2
+            part = np.partition(values[rows], (lo, hi), axis=1)
+            out[start + rows] = (part[:, lo] + part[:, hi]) / 2
+    return out
+
+
+def percentile_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval: the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``
+    quantiles of the resampled statistic (Efron & Tibshirani 1993, ch. 13)."""
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def hierarchical_median_ci(groups: Sequence[Sequence[float]], confidence: float = CONFIDENCE, *,
+                           seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """Percentile interval of the pooled median from the two-level bootstrap
+    (:func:`hierarchical_medians`), with a fixed seed so a row's interval is reproducible.
+
+    The first level sees the spread between groups: with G groups whose medians differ by
+    more than their own noise, the interval reaches roughly from the lowest to the highest
+    group (each extreme is drawn G times in a row with probability G^-G, 3.7% for G = 3).
+    With few groups it is not a 95% interval for the population of groups (3 groups cover
+    the population median with about 75% probability, the chance that it lies between the
+    lowest and highest of three draws); it says how far the rounds disagree.
+
+    Args:
+        groups: samples per group, same unit in and out (us for timing rounds).
+    """
+    return percentile_interval(hierarchical_medians(groups, np.random.default_rng(seed), resamples=resamples),
+                               confidence)
+
+
+def split_rounds(samples: Sequence[float], round_sizes: Sequence[int]) -> list[np.ndarray]:
+    """Pooled samples cut back into rounds of ``round_sizes`` (in order).
+
+    Raises:
+        ValueError: the sizes do not add up to the number of samples, or one is < 1.
+    """
+    arr = np.asarray(samples, dtype=np.float64)
+    if sum(round_sizes) != arr.size or any(int(k) < 1 for k in round_sizes):
+        raise ValueError(f"round sizes {list(round_sizes)} do not split {arr.size} samples")
+    return np.split(arr, np.cumsum(round_sizes)[:-1].astype(int))
+
+
+def round_spread_pct(round_medians: Sequence[float]) -> float | None:
+    """100 x (max - min) / median of the round medians; None with fewer than two rounds or
+    a zero median."""
+    if len(round_medians) < 2:
+        return None
+    mid = float(np.median(round_medians))
+    return 100 * (max(round_medians) - min(round_medians)) / mid if mid > 0 else None
+
+
 @dataclass(frozen=True)
 class Stats:
     """Summary of per-call times, all in microseconds.
@@ -127,15 +259,22 @@ class Stats:
         return 100 * relative_halfwidth(self.median_us, ci)
 
 
-def summarize(samples_us: Sequence[float], confidence: float = CONFIDENCE) -> Stats:
+def summarize(samples_us: Sequence[float], confidence: float = CONFIDENCE, *,
+              round_sizes: Sequence[int] | None = None) -> Stats:
     """Summarise per-call times.
 
     Args:
-        samples_us: per-call times in microseconds (one per timed sample).
+        samples_us: per-call times in microseconds (one per timed sample), the rounds one
+            after another.
         confidence: level of the median's interval.
+        round_sizes: samples of each timing round, in order (None: one round). With two
+            rounds or more the median's interval is the union of the pooled order-statistic
+            interval and :func:`hierarchical_median_ci` (see the module docstring); with too
+            few samples for the former there is no interval, as with one round.
 
     Raises:
-        ValueError: no samples, or a negative / non-finite sample.
+        ValueError: no samples, a negative / non-finite sample, or round sizes that do not
+            add up to the samples.
     """
     arr = np.asarray(samples_us, dtype=np.float64)
     if arr.size == 0:
@@ -143,6 +282,10 @@ def summarize(samples_us: Sequence[float], confidence: float = CONFIDENCE) -> St
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"invalid timing samples (negative or non-finite): {arr[:5]}")
     ci = median_ci(arr, confidence)
+    rounds = split_rounds(arr, round_sizes) if round_sizes is not None else [arr]
+    if ci is not None and len(rounds) >= 2:
+        low, high = hierarchical_median_ci(rounds, confidence)
+        ci = (min(ci[0], low), max(ci[1], high))
     return Stats(
         median_us=float(np.median(arr)),
         mean_us=float(arr.mean()),

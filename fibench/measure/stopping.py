@@ -13,6 +13,7 @@ long outliers a GPU timeline has. Rows that stop on the time cap say so (``stop_
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,27 @@ class StopRule:
         return (f"adaptive: until the {self.confidence:.0%} interval of the median is within "
                 f"+-{self.target_pct:g}% of it, at least {self.min_samples} samples, at most "
                 f"{self.max_time_s:g} s of sampling per row")
+
+
+def round_rules(rule: StopRule, rounds: int) -> list[StopRule]:
+    """The rule of each timing round when a row is timed in ``rounds`` rounds.
+
+    A fixed rule shares its count out (50 over 3 rounds: 17, 17, 16; the total stays
+    ``min_samples``), with at most ``min_samples`` rounds so each has a sample. An adaptive
+    rule runs whole in every round (same target and ``min_samples``) with the round's
+    share of ``max_time_s`` and of ``max_samples``.
+
+    Raises:
+        ValueError: rounds < 1.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if not rule.adaptive:
+        n = min(rounds, rule.min_samples)
+        share, extra = divmod(rule.min_samples, n)
+        return [StopRule.fixed(share + (i < extra)) for i in range(n)]
+    return [dataclasses.replace(rule, max_time_s=rule.max_time_s / rounds,
+                                max_samples=max(1, rule.max_samples // rounds))] * rounds
 
 
 @dataclass

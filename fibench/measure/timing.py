@@ -1,5 +1,16 @@
-"""One row's timed pass: pick the timer, sample until the stopping rule says so, sample
-the SM clock, measure the events floor, and retry a throttled pass when asked.
+"""One row's timed pass: pick the timer, sample in rounds until the stopping rule says so,
+sample the SM clock, measure the events floor, and retry a throttled pass when asked.
+
+A pass is made of rounds (``--rounds``): each round allocates its own input copies (a new
+:class:`~fibench.measure.rotation.RotationSet`, made while the previous round's copies are
+still held, so it cannot take their addresses; the caching allocator may hand round 3 the
+blocks round 1 released), builds a new timer (a new graph capture), warms up and samples
+its share of the stopping rule (:func:`fibench.measure.stopping.round_rules`). Two passes
+of the same ~2 us one-row rmsnorm on an H200 read 2.04 and 2.36 us while each pass's own
+interval was +-0.05%; the suspected cause, where the copies land in memory (allocation,
+TLB, DRAM pages), is one that a pass over one allocation cannot see. The row pools every
+round's samples, keeps each round's count and median, and its median interval covers the
+spread between rounds (:func:`fibench.measure.stats.summarize`).
 
 The timers themselves live in :mod:`fibench.measure.timers` (one class each). Nothing
 falls back silently: a backend that cannot be captured, a graph capture that fails, or a
@@ -14,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from fibench.errors import UsageError, describe_exception
@@ -21,7 +33,7 @@ from fibench.measure.clocks import ClockStats, SmClockSampler
 from fibench.measure.coldl2 import ColdL2Plan
 from fibench.measure.rotation import RotationSet
 from fibench.measure.stats import Stats, summarize
-from fibench.measure.stopping import STOP_ITERS, StopRule, sample_until
+from fibench.measure.stopping import STOP_CAP, STOP_ITERS, STOP_TIME, Sampled, StopRule, round_rules, sample_until
 from fibench.measure.throttle import ThrottleCheck, ThrottlePolicy, check_throttle
 from fibench.measure.timers import AUTO, Timer, timer_class
 from fibench.measure.timers.base import nsys_range
@@ -54,7 +66,9 @@ class Timing:
         kernel_sum_us: median per-call kernel-sum (CUPTI timers only), in us.
         timer_note: what a sample is and what it contains (overhead, priming window).
         throttle: the throttling verdict of the kept pass; retries: passes repeated.
-        samples_us: the kept samples (JSONL only).
+        samples_us: the kept samples, the rounds one after another (JSONL only).
+        rounds: timing rounds, each over fresh input copies and a fresh timer;
+        round_sizes / round_medians_us: samples and median (us) of each round.
     """
 
     timer: str
@@ -72,6 +86,9 @@ class Timing:
     throttle: ThrottleCheck | None = None
     retries: int = 0
     samples_us: list[float] = field(default_factory=list)
+    rounds: int = 1
+    round_sizes: list[int] = field(default_factory=list)
+    round_medians_us: list[float] = field(default_factory=list)
 
 
 def _family(requested: str | None, device: torch.device, notes: list[str]) -> str:
@@ -104,23 +121,63 @@ def _sampler(device: torch.device):
     return SmClockSampler(device.index if device.index is not None else torch.cuda.current_device())
 
 
-def _measure(cls: type[Timer], launch: Launch, plan_for: Callable[[bool], ColdL2Plan], device: torch.device,
-             warmup: int, rule: StopRule, nsys_label: str | None) -> Timing:
-    plan = plan_for(cls.graph)
-    timer = cls(RotationSet(launch, plan, device), plan, device)
+def _rotation(launch: Launch, plan: ColdL2Plan, device: torch.device, previous: list[RotationSet],
+              notes: list[str]) -> RotationSet:
+    """A new RotationSet, made while ``previous`` (the last round's, at most one) is still
+    held so the copies cannot take its addresses; when both do not fit, the previous one is
+    released first (its memory may then be reused) and a note says so."""
     try:
-        timer.start(warmup)
-        with _sampler(device) as sampler, nsys_range(nsys_label if device.type == "cuda" else None):
-            sampled = sample_until(timer.sample, rule)
-        details: dict[str, Any] = timer.details()
-    finally:
-        timer.close()
-        del timer
-    t = Timing(cls.name, summarize(sampled.samples, rule.confidence), plan,
+        return RotationSet(launch, plan, device)
+    except torch.cuda.OutOfMemoryError:
+        if not previous:
+            raise
+    previous.clear()  # outside the except clause: the failed attempt's tensors are gone too
+    note = ("a round's input copies did not fit beside the previous round's: released those first "
+            "(their memory may be reused)")
+    if note not in notes:
+        notes.append(note)
+    return RotationSet(launch, plan, device)
+
+
+def _pooled_reason(parts: list[Sampled]) -> str:
+    """Why sampling stopped: a cap any round hit (max-time, max-samples), else the first
+    round's reason."""
+    return next((p.reason for p in parts if p.reason in (STOP_TIME, STOP_CAP)), parts[0].reason)
+
+
+def _measure(cls: type[Timer], launch: Launch, plan_for: Callable[[bool], ColdL2Plan], device: torch.device,
+             warmup: int, rule: StopRule, rounds: int, nsys_label: str | None) -> Timing:
+    plan = plan_for(cls.graph)
+    clock = _sampler(device)
+    parts: list[Sampled] = []
+    kernel_sums: list[float] = []
+    notes: list[str] = []
+    details: dict[str, Any] = {}
+    held: list[RotationSet] = []
+    for round_rule in round_rules(rule, rounds):
+        held[:] = [_rotation(launch, plan, device, held, notes)]  # the previous round's copies go only now
+        timer = cls(held[0], plan, device)
+        try:
+            timer.start(warmup)
+            with clock, nsys_range(nsys_label if device.type == "cuda" else None):
+                parts.append(sample_until(timer.sample, round_rule))
+            details = timer.details()
+        finally:
+            timer.close()
+            del timer
+        if details.get("kernel_sum_us") is not None:
+            kernel_sums.append(details["kernel_sum_us"])
+    held.clear()
+    sampler = clock if isinstance(clock, SmClockSampler) else None
+    samples = [x for p in parts for x in p.samples]
+    sizes = [len(p.samples) for p in parts]
+    t = Timing(cls.name, summarize(samples, rule.confidence, round_sizes=sizes), plan,
                sampler.result if sampler else None,
-               (sampler.reason if sampler else "CPU run: no SM clock"),
-               stop_reason=sampled.reason, elapsed_s=sampled.elapsed_s,
-               kernel_sum_us=details.get("kernel_sum_us"), samples_us=sampled.samples)
+               (sampler.reason if sampler else "CPU run: no SM clock"), notes=notes,
+               stop_reason=_pooled_reason(parts), elapsed_s=sum(p.elapsed_s for p in parts),
+               kernel_sum_us=float(np.median(kernel_sums)) if len(kernel_sums) == len(parts) else None,
+               samples_us=samples, rounds=len(parts), round_sizes=sizes,
+               round_medians_us=[float(np.median(p.samples)) for p in parts])
     note = [details.get("note", "")]
     if cls.family == "events" and (not cls.graph or plan.per_call):
         try:
@@ -136,7 +193,7 @@ def _measure(cls: type[Timer], launch: Launch, plan_for: Callable[[bool], ColdL2
 
 
 def _time_once(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device: torch.device, graph: bool,
-               warmup: int, rule: StopRule, nsys_label: str | None, requested: str | None) -> Timing:
+               warmup: int, rule: StopRule, rounds: int, nsys_label: str | None, requested: str | None) -> Timing:
     notes: list[str] = []
     family = _family(requested, device, notes)
     use_graph = graph and device.type == "cuda"
@@ -149,7 +206,7 @@ def _time_once(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device
         if reason:
             raise UsageError(f"--timer {family}: {reason}")
         try:
-            timing = _measure(cls, launch, plan_for, device, warmup, rule, nsys_label)
+            timing = _measure(cls, launch, plan_for, device, warmup, rule, rounds, nsys_label)
             break
         except CaptureError as exc:
             torch.cuda.synchronize(device)
@@ -168,27 +225,32 @@ def _time_once(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device
 
 def run_timing(launch: Launch, plan_for: Callable[[bool], ColdL2Plan], *, device: torch.device, graph: bool,
                warmup: int, iters: int = 50, nsys_label: str | None = None, timer: str | None = None,
-               rule: StopRule | None = None, throttle: ThrottlePolicy | None = None) -> Timing:
+               rule: StopRule | None = None, throttle: ThrottlePolicy | None = None, rounds: int = 1) -> Timing:
     """Time ``launch``; the timer follows ``timer``, the device, ``graph`` and ``launch.capturable``.
 
     Args:
         plan_for: cold-L2 planner called with ``graph=True/False`` for the timer in use.
-        iters: samples of a fixed rule (ignored when ``rule`` is given).
+        iters: samples of a fixed rule in all rounds together (ignored when ``rule`` is given).
         timer: ``--timer`` family: events | cupti | auto | wall; None = events on CUDA,
             wall on the CPU.
         rule: when to stop sampling (default: exactly ``iters`` samples).
         throttle: throttling threshold and retry policy (default: flag below 90%).
+        rounds: timing rounds, each over fresh input copies and a fresh timer (see the
+            module docstring; ``fibench run`` defaults to 3, this function to 1); a fixed
+            rule of fewer samples than rounds makes one round per sample.
 
     Raises:
         UsageError: the requested timer cannot run here (e.g. ``cupti`` without CUPTI).
         torch.cuda.OutOfMemoryError: out of memory (the caller makes an ``oom`` row).
     """
     rule = rule or StopRule.fixed(iters)
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
     policy = throttle or ThrottlePolicy()
     retries = 0
     while True:
         timing = _time_once(launch, plan_for, device=device, graph=graph, warmup=warmup, rule=rule,
-                            nsys_label=nsys_label, requested=timer)
+                            rounds=rounds, nsys_label=nsys_label, requested=timer)
         timing.throttle = (check_throttle(timing.clock, policy) if timing.clock else
                            ThrottleCheck(None, timing.clock_note or "no SM clock samples: throttling unknown"))
         if not (timing.throttle.throttled and policy.on_throttle == "retry" and retries < policy.retries):

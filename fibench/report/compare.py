@@ -4,7 +4,13 @@ faster, slower, the same or unsure, with the ratio of medians and its interval.
 Rows match on (suite, case_id, backend). The ratio is NEW median / BASE median. Its 95%
 interval comes from a percentile bootstrap over both rows' samples (resampled
 independently; B. Efron and R. Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13;
-``scipy.stats.bootstrap``); rows without stored samples (runs of older fibench) use the
+``scipy.stats.bootstrap``). When either row was timed in two rounds or more (``round_sizes``
+in its JSONL extras), both sides are resampled in two levels instead, rounds then samples
+within them (:func:`fibench.measure.stats.hierarchical_medians`; a side without rounds is
+one group), and the ratio of pooled medians gives the interval, method
+"bootstrap (rounds)": rounds over fresh allocations that disagree (an H200 read one kernel
+at 2.04 and 2.36 us in two passes) widen it instead of making a false "slower". Rows
+without stored samples (runs of older fibench) use the
 conservative interval [new low / base high, new high / base low] from the two medians'
 own intervals, which covers the ratio whenever both cover their medians (>= 90% for two
 independent 95% intervals). The row's ``method`` says which.
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fibench.errors import UsageError
+from fibench.measure.stats import hierarchical_medians, percentile_interval, split_rounds
 from fibench.sweep.results import Row
 from fibench.sweep.sinks import LoadedRun
 
@@ -51,7 +58,8 @@ class RowComparison:
 
     Attributes:
         base_us / new_us: medians (us); ratio: new / base with ``low``-``high`` its 95%
-        interval; method: "bootstrap" or "intervals" (see the module docstring);
+        interval; method: "bootstrap", "bootstrap (rounds)" or "intervals" (see the module
+        docstring);
         verdict: faster | slower | same | unsure | n/a; notes: what differs between the two
         rows' conditions (timer, cold-L2 method, SM clock, status).
     """
@@ -126,12 +134,33 @@ def _bootstrap(base: np.ndarray, new: np.ndarray, rng: np.random.Generator) -> t
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _rounds(row: Row, samples: np.ndarray) -> list[np.ndarray]:
+    """The row's samples cut into its timing rounds (one group when it has no usable
+    ``round_sizes``)."""
+    sizes = row.extra.get("round_sizes") or []
+    if len(sizes) >= 2 and sum(sizes) == samples.size and min(sizes) >= 1:
+        return split_rounds(samples, sizes)
+    return [samples]
+
+
+def _rounds_bootstrap(base: list[np.ndarray], new: list[np.ndarray], rng: np.random.Generator) -> tuple[float, float]:
+    """95% percentile interval of new / base pooled median, each side resampled in two
+    levels (rounds, then samples within), independently."""
+    kw = dict(resamples=BOOTSTRAP_RESAMPLES, max_samples=MAX_BOOTSTRAP_SAMPLES)
+    ratios = hierarchical_medians(new, rng, **kw) / hierarchical_medians(base, rng, **kw)
+    return percentile_interval(ratios, 0.95)
+
+
 def ratio_interval(base: Row, new: Row, rng: np.random.Generator) -> tuple[float, float, float, str]:
     """(ratio, low, high, method) of new / base median for two timed rows."""
     ratio = new.median_us / base.median_us
     b = np.asarray(base.extra.get("samples_us") or [], dtype=np.float64)
     n = np.asarray(new.extra.get("samples_us") or [], dtype=np.float64)
     if b.size >= 2 and n.size >= 2 and np.all(b > 0) and np.all(n > 0):
+        rb, rn = _rounds(base, b), _rounds(new, n)
+        if len(rb) >= 2 or len(rn) >= 2:
+            low, high = _rounds_bootstrap(rb, rn, rng)
+            return ratio, min(low, ratio), max(high, ratio), "bootstrap (rounds)"
         low, high = _bootstrap(b, n, rng)
         return ratio, min(low, ratio), max(high, ratio), "bootstrap"
     if None in (base.median_ci_low_us, base.median_ci_high_us, new.median_ci_low_us, new.median_ci_high_us) \

@@ -84,6 +84,13 @@ def _isolation_line(rows: list[Row]) -> list[str]:
             f"median {fmt_num(costs[len(costs) // 2])} s per row beyond the measurement (column isolation_s)."]
 
 
+def _rounds_text(rounds: int | None) -> str:
+    if not rounds or rounds < 2:
+        return ""
+    return (f", in {rounds} rounds per row (each over fresh input copies with its own warm-up and graph capture; "
+            "a fixed count is shared out, an adaptive rule runs in each round)")
+
+
 def _method(run: LoadedRun) -> list[str]:
     rows, cfg = run.rows, run.run
     methods = Counter(f"{r.cold_l2_method} (L2 {'cold' if r.l2_cold else 'warm'})" for r in rows if r.cold_l2_method)
@@ -96,7 +103,8 @@ def _method(run: LoadedRun) -> list[str]:
     sampling = cfg.get("stop_rule") or f"fixed: {cfg.get('iters', '-')} samples per row"
     lines += [f"- Timer requested: `{cfg.get('timer', 'events')}`.", *timer_lines(rows),
         f"- Cold L2 requested: `{cfg.get('cold_l2', '-')}`; applied: {', '.join(f'{k}: {v}' for k, v in methods.items()) or '-'}.",
-        f"- Warm-up {cfg.get('warmup', '-')}; sampling {sampling}; latency = median per call with its 95% interval.",
+        f"- Warm-up {cfg.get('warmup', '-')}; sampling {sampling}{_rounds_text(cfg.get('rounds'))}; "
+        "latency = median per call with its 95% interval.",
         f"- Reference backend: `{cfg.get('reference', '-')}`; speedups against `{cfg.get('baseline', '-')}` "
         "(only rows that passed parity).",
         _parity_rule_line(rows), *_per_kernel_line(cfg, rows), *_isolation_line(rows),

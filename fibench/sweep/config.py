@@ -33,6 +33,10 @@ from fibench.sweep.parsing import parse_list, parse_percent, parse_sizes
 
 DEFAULT_WARMUP = 5
 DEFAULT_ITERS = 50
+DEFAULT_ROUNDS = 3
+"""Timing rounds per row, each over fresh input copies and a fresh graph capture
+(:mod:`fibench.measure.timing`): two passes of a one-row rmsnorm on an H200 read 15%
+apart, each with a +-0.05% interval, which one pass cannot see."""
 DEFAULT_PROFILE_CALLS = 10
 MAX_SEED = (1 << 64) - 1
 """Largest seed torch.Generator.manual_seed takes (a 64-bit unsigned integer)."""
@@ -50,7 +54,8 @@ class RunConfig:
         profile_calls: calls traced; jit: JIT policy; nsys: bracket timed loops for nsys;
         out_dir: run folder; baseline: backend for speedups in the report; timer: the
         ``--timer`` family (events | cupti | auto | wall); stop: when each row stops
-        sampling; throttle: throttling threshold and policy; shape: the
+        sampling; rounds: timing rounds per row (``--rounds``), the stopping rule shared
+        out over them; throttle: throttling threshold and policy; shape: the
         model and every axis (a list for swept axes with several values) plus the preset's
         fixed parameters; command: the command line that reproduces the run; notice: a
         default the user should know about (e.g. the CPU preset), shown on the console and
@@ -92,6 +97,7 @@ class RunConfig:
     saved_inputs: Any = None  # fibench.parity.store.Manifest of inputs_from
     timer: str = "events"
     stop: StopRule = field(default_factory=lambda: StopRule.fixed(DEFAULT_ITERS))
+    rounds: int = DEFAULT_ROUNDS
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     workers: tuple[str, ...] = ()
     rank: int | None = None
@@ -115,6 +121,7 @@ class RunConfig:
             "parity_against": self.parity_against, "save_tensors": str(self.save_tensors or "") or None,
             "inputs_from": str(self.inputs_from or "") or None,
             "timer": self.timer, "stop": dataclasses.asdict(self.stop), "stop_rule": self.stop.describe(),
+            "rounds": self.rounds,
             "throttle": dataclasses.asdict(self.throttle), "isolate": self.isolate,
             "seed": cases[0].seed if cases else 0,
         }
@@ -183,7 +190,7 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
                 min_samples: int | None = None, on_throttle: str = "flag",
                 throttle_threshold: str | float | None = None, gpus: str | None = None,
                 allow_mixed_gpus: bool = False, cpu_workers: int | None = None, isolate: bool = False,
-                resume: bool = False) -> RunConfig:
+                resume: bool = False, rounds: int | None = None) -> RunConfig:
     """Merge defaults, the preset and explicit options into a validated :class:`RunConfig`.
 
     Precedence: built-in defaults < the suite's defaults (cold L2, baseline) < model preset <
@@ -208,7 +215,8 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         raise UsageError(f"--cold-l2 must be one of {', '.join(COLD_L2_MODES)}, got '{cold_l2}'")
     if jit not in JIT_POLICIES:
         raise UsageError(f"--jit must be one of {', '.join(JIT_POLICIES)}, got '{jit}'")
-    for name, value, low in (("--warmup", warmup, 0), ("--iters", iters, 1), ("--profile-calls", profile_calls, 1)):
+    for name, value, low in (("--warmup", warmup, 0), ("--iters", iters, 1), ("--profile-calls", profile_calls, 1),
+                             ("--rounds", rounds, 1)):
         if value is not None and value < low:
             raise UsageError(f"{name} must be >= {low}, got {value}")
     if not 0 <= seed <= MAX_SEED:
@@ -300,7 +308,7 @@ def resolve_run(suite: str, sizes: str, *, model: str | None = None, backends: s
         allow_mixed_gpus=allow_mixed_gpus, gpu_note=gpu_note,
         parity_against=parity_against, save_tensors=save_tensors, inputs_from=inputs_from,
         saved_inputs=saved_inputs,
-        timer=timer_family, stop=stop, throttle=throttle,
+        timer=timer_family, stop=stop, throttle=throttle, rounds=DEFAULT_ROUNDS if rounds is None else rounds,
         isolate=isolate, resume=resume,
     )
 

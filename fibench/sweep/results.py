@@ -76,9 +76,11 @@ class Row:
     p10_us: float | None = None
     p90_us: float | None = None
     samples: int | None = None
-    median_ci_low_us: float | None = None  # distribution-free 95% interval of the median
+    median_ci_low_us: float | None = None  # 95% interval of the median (order statistics; with rounds, widened to the two-level bootstrap's)
     median_ci_high_us: float | None = None
     noise_pct: float | None = None  # 100 x std / mean (nvbench's "Noise")
+    rounds: int | None = None  # timing rounds, each over fresh input copies and a fresh timer (--rounds)
+    round_spread_pct: float | None = None  # 100 x (max - min) / median of the round medians (None: one round)
     stop_reason: str = ""  # iters | target-noise | max-time | max-samples
     timing_s: float | None = None  # wall seconds spent sampling
     timer_floor_us: float | None = None  # empty kernel under the same timer and plan (per-call events)

@@ -21,6 +21,7 @@ import torch
 
 from fibench.measure.ceilings import Ceilings
 from fibench.measure.coldl2 import ColdL2Plan, plan_cold_l2
+from fibench.measure.stats import round_spread_pct
 from fibench.sweep.config import RunConfig
 from fibench.distributed.gpus import gpus_argument
 from fibench.env import EnvSnapshot
@@ -88,7 +89,7 @@ def repro_command(cfg: RunConfig, case: Case, backend: str) -> str:
     parts = [f"fibench run {cfg.suite.name} --model {case.params['model']} {shape}".rstrip(),
              f"--op {case.op} --sizes {case.size} --backends {backend} --reference {cfg.reference}",
              f"--dtype {case.dtype} --cold-l2 {cfg.cold_l2} --seed {case.seed}",
-             f"--warmup {cfg.warmup} --timer {cfg.timer}"]
+             f"--warmup {cfg.warmup} --timer {cfg.timer} --rounds {cfg.rounds}"]
     stop = cfg.stop
     parts.append(f"--target-noise {stop.target_pct:g}% --min-samples {stop.min_samples} --max-time {stop.max_time_s:g}"
                  if stop.adaptive else f"--iters {stop.min_samples}")
@@ -173,14 +174,16 @@ def _timing_fields(t: Timing, inputs: Inputs, ceilings: Ceilings | None) -> dict
         p10_us=s.p10_us, p90_us=s.p90_us, samples=s.samples, tflops=tflops, tbps=tbps,
         flop=inputs.work.flop, bytes_read=inputs.work.bytes_read, bytes_written=inputs.work.bytes_written,
         timer_requested=t.requested, median_ci_low_us=s.ci_low_us, median_ci_high_us=s.ci_high_us,
-        noise_pct=s.noise_pct, stop_reason=t.stop_reason, timing_s=t.elapsed_s, timer_floor_us=t.floor_us,
+        noise_pct=s.noise_pct, rounds=t.rounds, round_spread_pct=round_spread_pct(t.round_medians_us),
+        stop_reason=t.stop_reason, timing_s=t.elapsed_s, timer_floor_us=t.floor_us,
         timer_kernel_sum_us=t.kernel_sum_us, timer_note=t.timer_note, throttle_retries=t.retries)
     if t.throttle:
         fields.update(throttled=t.throttle.throttled, throttle_note=t.throttle.note)
     if t.clock:
         fields.update(sm_clock_min_mhz=t.clock.min_mhz, sm_clock_median_mhz=t.clock.median_mhz,
                       sm_clock_max_mhz=t.clock.max_mhz)
-    fields["extra"] = {"samples_us": [round(x, 4) for x in t.samples_us]}
+    fields["extra"] = {"samples_us": [round(x, 4) for x in t.samples_us], "round_sizes": list(t.round_sizes),
+                       "round_medians_us": [round(x, 4) for x in t.round_medians_us]}
     if ceilings and tbps is not None:
         fields.update(sol_bw_pct=100 * tbps / ceilings.copy_tbps, sol_flops_pct=100 * tflops / ceilings.gemm_tflops)
     return fields
@@ -279,7 +282,7 @@ def _timing_step(ctx: RunContext, case: Case, inputs: Inputs, name: str, launch:
     label = f"fibench/{case.suite}/{case.case_id}/{name}" if cfg.nsys else None
     throttle = dataclasses.replace(cfg.throttle, max_clock_mhz=ctx.env.sm_clock_max_mhz)
     timing = run_timing(launch, plan_for, device=cfg.device, graph=cfg.graph, warmup=cfg.warmup,
-                        nsys_label=label, timer=cfg.timer, rule=cfg.stop, throttle=throttle)
+                        nsys_label=label, timer=cfg.timer, rule=cfg.stop, throttle=throttle, rounds=cfg.rounds)
     timed = _timing_fields(timing, inputs, ctx.ceilings)
     fields.setdefault("extra", {}).update(timed.pop("extra"))
     fields.update(timed)
