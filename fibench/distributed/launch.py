@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,7 +33,7 @@ from fibench.errors import FibenchError, UsageError, describe_exception
 from fibench.report.markdown import write_report
 from fibench.sweep.config import RunConfig
 from fibench.sweep.results import Row
-from fibench.sweep.sinks import RunWriter, load_run
+from fibench.sweep.sinks import RunWriter, load_run, update_run_json
 
 
 class Interrupted(FibenchError):
@@ -136,16 +138,22 @@ def run_distributed(cfg: RunConfig, *, on_step: Callable[[str], None] | None = N
         rows = run_rank(dataclasses.replace(cfg, device=torch.device(device)), merge=True)
         return (rows, Path(cfg.out_dir) / "report.md") if me[0] == 0 else (rows, None)
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-    RunWriter(cfg.out_dir).write_json("run.json", {**cfg.to_record(), "comm_env": dict(COMM_ENV)})
+    started = dt.datetime.now().isoformat(timespec="seconds")
+    RunWriter(cfg.out_dir).write_json("run.json", {**cfg.to_record(), "comm_env": dict(COMM_ENV), "started": started})
     if on_step:
         on_step(f"starting {len(cfg.workers)} ranks on {', '.join(cfg.workers)} (torch.distributed elastic launch)")
     error: FibenchError | None = None
+    t0 = time.perf_counter()
     try:
         launch_ranks(cfg)
     except (KeyboardInterrupt, _signal_exception()) as exc:
         error = Interrupted(f"interrupted ({describe_exception(exc, 80)})")
     except Exception as exc:  # ChildFailedError: a rank failed
         error = RankFailed(describe_failures(exc, cfg.workers))
+    # launch_s: the whole launch in seconds (rank start-up, imports, per-GPU ceilings and the
+    # sweep), the number to hold against a one-GPU run's wall time
+    update_run_json(cfg.out_dir, started=started, finished=dt.datetime.now().isoformat(timespec="seconds"),
+                    launch_s=round(time.perf_counter() - t0, 3))
     rows = _kept_rows(cfg, collective)
     report = write_report(cfg.out_dir) if (Path(cfg.out_dir) / "results.jsonl").exists() else None
     if error:

@@ -28,6 +28,7 @@ from fibench.sweep.config import RunConfig
 from fibench.interrupt import SignalGuard, StopRun
 from fibench.sweep.isolate import run_case_isolated
 from fibench.sweep.results import Row
+from fibench.sweep.sinks import update_run_json
 from fibench.sweep.resume import RUN_FILES, Resume, check_env, load_resume, merged_settings
 from fibench.sweep.loop import run_sweep
 from fibench.sweep.runner import RunContext
@@ -53,15 +54,6 @@ def open_run(cfg: RunConfig) -> Resume | None:
     return load_resume(cfg.out_dir, cfg.to_record()) if cfg.resume else None
 
 
-def _update_run_json(out_dir: Path, **fields: Any) -> None:
-    path = Path(out_dir) / "run.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    path.write_text(json.dumps({**data, **fields}, indent=2, default=str) + "\n")
-
-
 def resume_command(cfg: RunConfig) -> str:
     """The command that continues this run: its own command with ``--out`` and ``--resume``."""
     try:
@@ -78,7 +70,7 @@ def _stopped(cfg: RunConfig, signum: int, new_rows: int, kept: int) -> Interrupt
     name = signal.Signals(signum).name
     if not new_rows and not kept:
         return Interrupted(f"{name}: stopped before the first row; nothing was measured ({cfg.out_dir})", signum)
-    _update_run_json(cfg.out_dir, stopped_by=name, stopped=dt.datetime.now().isoformat(timespec="seconds"))
+    update_run_json(cfg.out_dir, stopped_by=name, stopped=dt.datetime.now().isoformat(timespec="seconds"))
     try:
         report = f"report {write_report(cfg.out_dir)}"
     except (FibenchError, OSError) as exc:
@@ -155,7 +147,7 @@ def execute_run(cfg: RunConfig, on_row: Callable[[Row], None] | None = None,
 
             run_sweep(RunContext(cfg, env, ceilings, kmap, store=store), handle, on_step,
                       done=resume.done if resume else frozenset(), fallback=run_case_isolated)
-            _update_run_json(cfg.out_dir, finished=dt.datetime.now().isoformat(timespec="seconds"),
+            update_run_json(cfg.out_dir, finished=dt.datetime.now().isoformat(timespec="seconds"),
                              sweep_s=round(time.perf_counter() - t0, 3))
         except StopRun as stop:
             raise _stopped(cfg, stop.signum, len(rows), len(resume.kept) if resume else 0) from None

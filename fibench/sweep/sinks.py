@@ -147,3 +147,15 @@ def load_run(out_dir: Path) -> LoadedRun:
         except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError/EmptyDataError are ValueErrors
             problems.append(f"rollup.csv: unreadable ({describe_exception(exc, 80)}); unmapped-kernel list left out")
     return LoadedRun(out_dir, env, run, read.rows, rollup, problems)
+
+
+def update_run_json(out_dir: Path | str, **fields: Any) -> None:
+    """Add or replace top-level ``fields`` of ``out_dir/run.json`` (session facts such as
+    ``finished``, ``sweep_s`` in seconds, ``stopped_by``); a missing or unreadable run.json
+    is left alone (the run never got that far)."""
+    path = Path(out_dir) / "run.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    path.write_text(json.dumps({**data, **fields}, indent=2, default=str) + "\n")

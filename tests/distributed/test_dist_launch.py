@@ -51,6 +51,8 @@ def test_allreduce_on_two_gloo_ranks(tmp_path):
     assert json.loads((tmp_path / "launch.json").read_text())["workers"] == ["cpu", "cpu"]
     record = json.loads((tmp_path / "run.json").read_text())  # written by rank 0, in its environment
     assert record["comm_env"]["NCCL_NVLS_ENABLE"] == "0" and record["world_size"] == 2
+    # the launcher's own session facts survive rank 0 rewriting run.json
+    assert record["launch_s"] > 0 and record["started"] <= record["finished"]
 
 
 def test_sharded_sweep_matches_the_same_sweep_in_one_process(tmp_path):
