@@ -80,3 +80,16 @@ def test_torch_grouped_on_gpu_matches_reference():
         outs = {n: call_once(cfg.suite.backends[n]().prepare(case, inputs), cfg.device)
                 for n in ("torch", "torch-grouped")}
         assert compare(outs["torch-grouped"], outs["torch"]).verdict == "pass"
+
+
+def test_fp8_gemm_ceiling_is_measured_where_fp8_tensor_cores_exist():
+    """On compute capability 8.9+ the fp8 e4m3 GEMM ceiling is measured and beats bf16's
+    (Hopper's datasheet fp8 rate is 2x bf16); below that there is none and the method says so."""
+    from fibench.measure.ceilings import measure_ceilings
+
+    dev = torch.device("cuda")
+    c = measure_ceilings(dev, copy_bytes=1 << 28, gemm_n=4096)
+    if torch.cuda.get_device_capability(dev) >= (8, 9):
+        assert c.fp8_gemm_tflops is not None and c.fp8_gemm_tflops > 1.2 * c.gemm_tflops, c
+    else:
+        assert c.fp8_gemm_tflops is None and "no fp8 GEMM ceiling" in c.method

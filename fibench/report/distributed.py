@@ -27,6 +27,7 @@ def gpu_lines(run: LoadedRun) -> list[str]:
              "each row's SOL against its own GPU's ceilings."]
     per_gpu = [f"rank {w['rank']} ({workers[w['rank']]}): copy {fmt_num(w['ceilings']['copy_tbps'])} TB/s, "
                f"GEMM {fmt_num(w['ceilings']['gemm_tflops'])} TFLOP/s"
+               + (f" (fp8 {fmt_num(w['ceilings']['fp8_gemm_tflops'])})" if w["ceilings"].get("fp8_gemm_tflops") else "")
                for w in env.get("workers", []) if w.get("ceilings") and w["rank"] < len(workers)]
     if per_gpu:
         lines.append("- Ceilings per GPU: " + "; ".join(per_gpu) + ".")

@@ -112,13 +112,15 @@ def _method(run: LoadedRun) -> list[str]:
     ceil = run.env.get("ceilings")
     if ceil:
         lines.append(f"- SOL ceilings measured on this GPU: copy {fmt_num(ceil['copy_tbps'])} TB/s (read+write), "
-                     f"bf16 GEMM {fmt_num(ceil['gemm_tflops'])} TFLOP/s ({ceil['method']}).")
+                     f"bf16 GEMM {fmt_num(ceil['gemm_tflops'])} TFLOP/s, "
+                     + (f"fp8 GEMM {fmt_num(ceil['fp8_gemm_tflops'])} TFLOP/s (rows whose FLOPs run in fp8 use it)"
+                        if ceil.get("fp8_gemm_tflops") else "no fp8 GEMM ceiling (fp8 rows use the bf16 one)")
+                     + f" ({ceil['method']}).")
         over = [r for r in rows if (r.sol_bw_pct or 0) > 100 or (r.sol_flops_pct or 0) > 100]
         if over:
             lines.append(f"- {_plural(len(over), 'row')} {'exceeds' if len(over) == 1 else 'exceed'} 100% of a ceiling: the copy ceiling moves each byte "
                          "once read and once written, a read-dominated kernel (decode) can stream reads faster "
-                         "(the H200's HBM3e peak is 4.8 TB/s by its datasheet); fp8 kernels can exceed the bf16 "
-                         "GEMM ceiling. Read those percentages as relative to the measured ceiling, not as a bound.")
+                         "(the H200's HBM3e peak is 4.8 TB/s by its datasheet). Read those percentages as relative to the measured ceiling, not as a bound.")
     lines += gpu_lines(run)
     shape = cfg.get("shape")
     if shape:

@@ -52,11 +52,15 @@ class Work:
         flop: floating-point operations (multiply-add = 2).
         bytes_read: bytes every input must be read once (only experts actually hit, for MoE).
         bytes_written: bytes every output must be written once.
+        flop_dtype: the tensor-core input type the FLOPs run in: "bf16" (also fp16/fp32
+            math and weight-only quantization that dequantizes to bf16, e.g. MXFP4 x bf16) or
+            "fp8" (e4m3 x e4m3 products); selects the GEMM ceiling of the row's SOL %.
     """
 
     flop: float
     bytes_read: int
     bytes_written: int
+    flop_dtype: str = "bf16"
 
     @property
     def bytes_total(self) -> int:

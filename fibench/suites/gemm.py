@@ -60,14 +60,16 @@ def gemm_nk(params: Mapping[str, Any]) -> tuple[int, int]:
 def gemm_work(op: str, m: int, n: int, k: int) -> Work:
     """FLOP/byte model: 2*M*N*K FLOP; a, b and their scales read once, out (bf16) written
     once. bf16: 2-byte a and b; fp8: 1-byte a and b + two float32 scalars; fp8-block: bf16 a
-    (quantized inside the kernel), 1-byte b + a float32 per 128x128 block."""
+    (quantized inside the kernel), 1-byte b + a float32 per 128x128 block. The fp8 ops'
+    products run on fp8 tensor cores (``flop_dtype="fp8"``: SOL against the fp8 ceiling)."""
     if op == "fp8":
         read = m * k + n * k + 8
     elif op == "fp8-block":
         read = 2 * m * k + n * k + (-(-n // quant.BLOCK)) * (k // quant.BLOCK) * 4
     else:
         read = 2 * (m * k + n * k)
-    return Work(flop=2.0 * m * n * k, bytes_read=read, bytes_written=2 * m * n)
+    return Work(flop=2.0 * m * n * k, bytes_read=read, bytes_written=2 * m * n,
+                flop_dtype="fp8" if op in ("fp8", "fp8-block") else "bf16")
 
 
 def dequantized_operands(op: str, t: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,6 +59,7 @@ def moe_work(case: Case, topk_ids: torch.Tensor) -> tuple[Work, dict[str, Any]]:
         bytes_read=(experts_hit * weight_bytes_per_expert(mode, h, inter, e) + tokens_local * h * x_elem
                     + tokens * top_k * 8 + scalars),
         bytes_written=tokens * h * e,
+        flop_dtype="fp8" if mode in ("fp8", "fp8-block") else "bf16",  # mxfp4 x bf16 dequantizes to bf16
     )
     info = {"experts_hit": experts_hit, "local_experts": local, "local_assignments": assignments,
             "local_tokens": tokens_local}

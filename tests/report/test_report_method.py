@@ -63,3 +63,11 @@ def test_a_row_above_a_ceiling_is_explained(tmp_path):
     assert "1 row exceeds 100% of a ceiling" in render_report(run)
     run.rows[0].sol_bw_pct = 90.0
     assert "100% of a ceiling" not in render_report(run)
+
+
+def test_the_ceilings_line_names_the_fp8_ceiling_or_its_absence(tmp_path):
+    run = _run(tmp_path, [_row(1, "torch", parity_verdict="reference")])
+    run.env["ceilings"] = {"copy_tbps": 4.0, "gemm_tflops": 790.0, "method": "m", "fp8_gemm_tflops": 1450.0}
+    assert "fp8 GEMM 1450 TFLOP/s (rows whose FLOPs run in fp8 use it)" in render_report(run)
+    run.env["ceilings"] = {"copy_tbps": 4.0, "gemm_tflops": 790.0, "method": "m"}  # a run.json from before
+    assert "no fp8 GEMM ceiling (fp8 rows use the bf16 one)" in render_report(run)
