@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import torch
+
 from fibench.errors import UsageError
 from fibench.parity.metrics import ParityResult
 from fibench.parity.ulp import UlpStats
@@ -66,11 +68,41 @@ def pair_row_fields(suite: Any, case: Any, name: str, outputs: Mapping[str, Any]
     if against_outputs is None:
         return ({f"{PAIR_PREFIX}backend": against, f"{PAIR_PREFIX}verdict": "n/a"},
                 f"no comparison with {against}: {against_reason or 'no outputs'}")
+    mine, theirs, rounded = common_precision(outputs, against_outputs)
     try:
-        result = suite.check_parity(case, dict(outputs), dict(against_outputs))
+        result = suite.check_parity(case, mine, theirs)
     except ValueError as exc:
         return {f"{PAIR_PREFIX}backend": against, f"{PAIR_PREFIX}verdict": "n/a"}, f"cannot compare with {against}: {exc}"
-    return pair_fields(against, result), ""
+    note = (f"compared with {against} in the narrower dtype of each output ({', '.join(rounded)} rounded)"
+            if rounded else "")
+    return pair_fields(against, result), note
+
+
+def _eps(t: Any) -> float | None:
+    dtype = getattr(t, "dtype", None)
+    return float(torch.finfo(dtype).eps) if dtype is not None and dtype.is_floating_point else None
+
+
+def common_precision(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Outputs of two backends in a common precision: where an output is floating point on
+    both sides with different dtypes (a reference's fp32 against a kernel's bf16), the wider
+    side is rounded once to the narrower dtype (the larger machine epsilon), as parity
+    against the reference rounds the reference to the candidate's dtype; ULPs are then in
+    the narrower dtype's units instead of fp32 ULPs of a bf16 rounding error.
+
+    Returns:
+        (a, b) as new dicts and the names of the outputs rounded, as "name (fp32->bf16 side)".
+    """
+    a, b, rounded = dict(a), dict(b), []
+    for name in a.keys() & b.keys():
+        ea, eb = _eps(a[name]), _eps(b[name])
+        if ea is None or eb is None or a[name].dtype == b[name].dtype:
+            continue
+        wide, narrow = (a, b) if ea < eb else (b, a)
+        rounded.append(f"{name} {str(wide[name].dtype).removeprefix('torch.')}->"
+                       f"{str(narrow[name].dtype).removeprefix('torch.')}")
+        wide[name] = wide[name].to(narrow[name].dtype)
+    return a, b, sorted(rounded)
 
 
 def comparison_view(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -16,8 +16,14 @@ Ops (operand formats):
 The ``torch`` reference multiplies the very same (dequantized) operands in fp32 (TF32 off)
 and rounds once; for the fp8 ops it also returns the product of the original bf16 operands,
 so rows show the quantization error beside the kernel's parity (``quant_err_*``).
-SOL %: FLOP against the measured bf16 dense GEMM ceiling; Hopper's fp8 tensor-core peak is
-twice bf16's, so fp8 rows can exceed 100%.
+SOL %: FLOP against the measured GEMM ceiling of the row's math: bf16 rows against the bf16
+ceiling, fp8 and fp8-block rows against the fp8 e4m3 one (:mod:`fibench.measure.ceilings`).
+
+Accumulation differs between the fp8 kernels, and parity shows it: FlashInfer's ``bmm_fp8``
+sets cuBLASLt's ``CUBLASLT_MATMUL_DESC_FAST_ACCUM`` (flashinfer/gemm/bmm_fp8.cuh, v0.6.13),
+torch's ``_scaled_mm`` leaves fast accumulation off by default (``use_fast_accum=False``);
+the SM90 block-scale GEMM promotes its partial sums to fp32 every 128 K elements (DeepSeek-V3
+technical report, arXiv:2412.19437, section 3.3.2).
 """
 
 from __future__ import annotations
@@ -180,7 +186,8 @@ class FlashInferTinyGemm(Backend):
 
 class FlashInferBmmFp8(Backend):
     """``flashinfer.bmm_fp8(backend="cublas")`` with a batch of one: FlashInfer's cuBLASLt fp8
-    GEMM, its algorithm picked by FlashInfer's autotuner on the first call."""
+    GEMM, its algorithm picked by FlashInfer's autotuner on the first call, with cuBLASLt's
+    fast (reduced-precision) fp8 accumulation on (flashinfer/gemm/bmm_fp8.cuh)."""
 
     name: ClassVar[str] = "flashinfer-bmm-fp8"
     description: ClassVar[str] = "flashinfer.bmm_fp8(backend='cublas'), autotuned (op fp8)"

@@ -144,3 +144,24 @@ def test_requirement_check_on_hand_cases():
     nan = compare({"o": torch.tensor([float("nan"), 2.0])}, {"o": one})
     assert Requirement.parse("ulp:1000").check(nan) == (False, "1 elements are NaN on one side only")
     assert Requirement.parse("tolerance").check(nan)[0] is False
+
+
+def test_a_reference_row_is_compared_in_the_pair_backends_narrower_dtype():
+    """H200, allreduce_add_rmsnorm: the fp32 torch reference against the bf16 nccl+rmsnorm
+    outputs read ~1e9 fp32 ULPs; rounded once to bf16 the comparison is in bf16 ULPs."""
+    suite = get_suite("norm")
+    exact = torch.tensor([1.0, -2.5, 0.15625, 3.0])  # exactly representable in bf16
+    ref = exact + torch.tensor([0.0, 0.0, 0.0, 2.0 ** -12])  # fp32: 3 + 2^-12 rounds to 3 in bf16
+    kernel = exact.to(torch.bfloat16)
+    fields, note = pair_row_fields(suite, None, "torch", {"out": ref}, against="nccl+rmsnorm",
+                                   against_outputs={"out": kernel})
+    assert fields["pair_verdict"] == "pass" and fields["pair_bitwise_equal_frac"] == 1.0 and fields["pair_max_ulp"] == 0
+    assert note == "compared with nccl+rmsnorm in the narrower dtype of each output (out float32->bfloat16 rounded)"
+    # one bf16 ULP apart after rounding: counted as 1 ULP, not as 65536 fp32 ULPs
+    off = kernel.clone()
+    off[0] = torch.tensor(1.0078125, dtype=torch.bfloat16)  # 1 + 2^-7: the next bf16 after 1.0
+    fields, _ = pair_row_fields(suite, None, "torch", {"out": ref}, against="nccl+rmsnorm", against_outputs={"out": off})
+    assert fields["pair_max_ulp"] == 1
+    # same dtype on both sides: nothing rounded, no note
+    _, note = pair_row_fields(suite, None, "a", {"out": kernel}, against="b", against_outputs={"out": kernel})
+    assert note == ""
