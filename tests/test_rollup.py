@@ -157,6 +157,40 @@ def test_activity_kind_fallback_for_older_torch():
     assert _kind(_OldKinetoEvent("fibench.op:gemm1"), device=True) == "gpu_user_annotation"
     assert _kind(_OldKinetoEvent("GemmKernel"), device=True) == ""
     assert _kind(_OldKinetoEvent("fibench.op:gemm1"), device=False) == ""
+    # torch.distributed's per-collective range on the GPU timeline (H200, torch 2.11: it
+    # doubled the kernel-sum of every NCCL row), never the NCCL kernel itself
+    assert _kind(_OldKinetoEvent("nccl:all_reduce"), device=True) == "gpu_user_annotation"
+    assert _kind(_OldKinetoEvent("ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4096ul>)"),
+                 device=True) == ""
+
+
+class _FlaggedKinetoEvent(_OldKinetoEvent):
+    """A torch 2.x kineto event with is_user_annotation() but no activity_type()."""
+
+    def __init__(self, name, flagged):
+        super().__init__(name)
+        self._flagged = flagged
+
+    def is_user_annotation(self):
+        return self._flagged
+
+
+def test_activity_kind_uses_is_user_annotation_where_torch_has_it():
+    from fibench.trace.profiling import _kind
+
+    assert _kind(_FlaggedKinetoEvent("my_model.layer3", True), device=True) == "gpu_user_annotation"
+    assert _kind(_FlaggedKinetoEvent("GemmKernel", False), device=True) == ""
+
+
+def test_reroll_drops_collective_ranges_an_older_trace_recorded_as_kernels(tmp_path):
+    from fibench.trace.reroll import traces_from_csv
+
+    csv = tmp_path / "kernels.csv"
+    csv.write_text("case_id,backend,call,index,name,op,phase,op_range,stream,start_us,dur_us\n"
+                   "allreduce/16,nccl,0,0,ncclDevKernel_AllReduce_Sum_bf16_RING_LL,allreduce,allreduce,,7,0.0,6.976\n"
+                   "allreduce/16,nccl,0,1,nccl:all_reduce,unmapped,unmapped,,7,0.0,6.976\n")
+    trace = traces_from_csv(csv)[("allreduce/16", "nccl")]
+    assert [k.name for k in trace.calls[0]] == ["ncclDevKernel_AllReduce_Sum_bf16_RING_LL"]
 
 
 def test_cutlass_moe_map_on_real_h200_traces():

@@ -25,6 +25,18 @@ class CollectiveSuite(Suite):
         """Release what the backends kept across cases (a communication workspace); every
         rank calls it together once the run's cases are done."""
 
+    def align_ranks(self) -> None:
+        """Block until every rank arrives (``torch.distributed.barrier``, then a device
+        synchronize), so the ranks launch the next traced eager call together; a no-op
+        without a process group. The per-kernel pass calls it before each traced call."""
+        import torch
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+
     def bus_factor(self, world_size: int) -> float:
         """Bus bandwidth / algorithm bandwidth of the collective on ``world_size`` ranks.
 

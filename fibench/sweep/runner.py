@@ -31,6 +31,7 @@ from fibench.parity.determinism import graph_vs_eager
 from fibench.suites.needs import NeedsCheck, check_needs
 from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
 from fibench.parity.pairwise import pair_row_fields
+from fibench.suites.collective import CollectiveSuite
 from fibench.trace.profiling import KernelTrace, trace_calls
 from fibench.sweep.failures import out_of_memory, release
 from fibench.sweep.results import Row, Status
@@ -219,7 +220,8 @@ def _per_kernel(ctx: RunContext, case: Case, backend: str, launch: Launch, plan_
     """Trace, roll up, reconcile; fills ``fields`` and returns (rollup, kernel) records."""
     cfg = ctx.cfg
     try:
-        trace = trace_calls(launch, plan_for(False), cfg.device, cfg.profile_calls)
+        align = cfg.suite.align_ranks if isinstance(cfg.suite, CollectiveSuite) else None
+        trace = trace_calls(launch, plan_for(False), cfg.device, cfg.profile_calls, align=align)
     except torch.cuda.OutOfMemoryError:
         raise
     except Exception as exc:  # the timed pass stands; only the breakdown is missing

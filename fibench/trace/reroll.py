@@ -14,14 +14,17 @@ import pandas as pd
 
 from fibench.errors import FibenchError, UsageError
 from fibench.trace.kernel_map import load_map
-from fibench.trace.profiling import KernelRecord, KernelTrace
+from fibench.trace.profiling import KernelRecord, KernelTrace, is_annotation_name
 from fibench.trace.rollup import rollup
 from fibench.sweep.sinks import load_run, rewrite_rows
 
 
 def traces_from_csv(path: Path) -> dict[tuple[str, str], KernelTrace]:
-    """Rebuild one :class:`KernelTrace` per (case_id, backend) from a kernels.csv."""
+    """Rebuild one :class:`KernelTrace` per (case_id, backend) from a kernels.csv, leaving
+    out the profiler ranges an older fibench recorded as kernels
+    (:func:`fibench.trace.profiling.is_annotation_name`)."""
     df = pd.read_csv(path, keep_default_na=False)
+    df = df[~df["name"].astype(str).map(is_annotation_name)]  # profiler ranges older runs recorded as kernels
     out: dict[tuple[str, str], KernelTrace] = {}
     for (case_id, backend), g in df.groupby(["case_id", "backend"], sort=False):
         calls = []
