@@ -164,6 +164,18 @@ def test_report_reroll_reads_a_gzipped_trace(tmp_path):
 def test_list_says_which_backends_ran_on_hardware():
     listing = json.loads(invoke("list", "--json").output)["suites"]
     assert "2026-11-30: passed (audits/h200-2026-11-30)" in listing["decode"]["backends"]["trtllm-xqa"]["verified"]
-    assert "2026-11-21: passed" in listing["norm"]["backends"]["flashinfer"]["verified"]
+    assert "2026-11-30: passed (audits/h200-2026-11-30-b)" in listing["norm"]["backends"]["flashinfer"]["verified"]
+    assert "2x H200" in listing["allreduce"]["backends"]["nccl"]["verified"]
+    assert "within 1 ULP of nccl+rmsnorm" in listing["allreduce"]["backends"]["flashinfer-trtllm-ar"]["verified"]
+    assert "fast accumulation" in listing["gemm"]["backends"]["flashinfer-bmm-fp8"]["verified"]
     assert "log-sum-exp fails parity" in listing["prefill"]["backends"]["flashinfer-fa2"]["verified"]
     assert listing["moe"]["backends"]["trtllm-moe"]["verified"] == ""  # TensorRT-LLM never ran here
+
+
+def test_every_verified_audit_folder_exists():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    audits = tomllib.loads((root / "fibench" / "suites" / "verified.toml").read_text())["audit"]
+    assert audits and all((root / a["folder"]).is_dir() for a in audits), [a["folder"] for a in audits]

@@ -1,8 +1,9 @@
-"""Every kernel the H200 runs of 2026-11-30 traced (audits/h200-2026-11-30) is attributed
+"""Every kernel the H200 runs of 2026-11-30 traced (audits/h200-2026-11-30 and, for the
+second session's suites, allreduce on two GPUs included, audits/h200-2026-11-30-b) is attributed
 to exactly one logical op by the current maps: no unmapped kernel, no ambiguity. Each entry
 is the first traced call of one (case, backend) as kernels.csv recorded it: kernel names
 (cut to 300 characters) in launch order with the fibench op range each was launched in,
-kept in tests/data/kernels_h200_2026-11-30.json (distinct sequences only; the torch
+kept in tests/data/kernels_h200_2026-11-30[-b].json (distinct sequences only; the torch
 reference backends, mapped by range rules over fibench's own markers, are left out)."""
 
 import json
@@ -12,14 +13,16 @@ import pytest
 
 from fibench.trace.kernel_map import load_map
 
-DATA = json.loads((Path(__file__).parent / "data" / "kernels_h200_2026-11-30.json").read_text())
-CASES = [(suite, backend, i) for suite, backends in DATA.items() for backend, calls in backends.items()
-         for i in range(len(calls))]
+TRACES = {name: json.loads((Path(__file__).parent / "data" / f"kernels_h200_{name}.json").read_text())
+          for name in ("2026-11-30", "2026-11-30-b")}
+DATA = TRACES["2026-11-30"]
+CASES = [(session, suite, backend, i) for session, data in TRACES.items() for suite, backends in data.items()
+         for backend, calls in backends.items() for i in range(len(calls))]
 
 
-@pytest.mark.parametrize("suite, backend, i", CASES)
-def test_traced_call_maps_every_kernel_to_one_op(suite, backend, i):
-    call = DATA[suite][backend][i]
+@pytest.mark.parametrize("session, suite, backend, i", CASES)
+def test_traced_call_maps_every_kernel_to_one_op(session, suite, backend, i):
+    call = TRACES[session][suite][backend][i]
     names, ranges = zip(*call["kernels"])
     rules = load_map(suite).classify(backend, list(names), list(ranges))  # raises on ambiguity
     unmapped = [n[:100] for n, rule in zip(names, rules) if rule is None]
