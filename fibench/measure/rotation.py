@@ -11,6 +11,38 @@ from fibench.measure.coldl2 import ColdL2Plan
 from fibench.suites.base import Launch, Outputs
 
 
+LAYOUTS = ("alloc", "slab")
+"""Where the copies live. ``alloc``: one caching-allocator block per tensor per copy (the
+timed default). ``slab``: per input name, one allocation holding every copy in order, each
+at a multiple of :data:`SLAB_ALIGN` bytes, so the copies' addresses (and the order the graph
+walks them in) do not depend on the allocator's state. Investigated, not yet the default:
+on an H200 a one-row rmsnorm over 12,801 ``alloc`` copies read 1.985 us in the first timing
+round and 2.296 us in later ones (audits/h200-2026-11-30-b, section 4);
+investigation/rotation_layout.py times both layouts round by round."""
+SLAB_ALIGN = 256
+"""Byte alignment of each copy in a slab (the CUDA caching allocator rounds blocks to 512
+bytes; 256 keeps every vectorised access of a kernel aligned as ``cudaMalloc`` does)."""
+
+
+def _slab_copies(reads: dict[str, torch.Tensor], n: int) -> list[dict[str, torch.Tensor]]:
+    """``n`` copies of ``reads`` laid out per input name in one allocation, copy i at byte
+    ``i * round_up(nbytes, SLAB_ALIGN)``; non-contiguous tensors are cloned one by one."""
+    copies: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
+    for name, t in reads.items():
+        if not t.is_contiguous() or t.numel() == 0:
+            for c in copies:
+                c[name] = t.clone()
+            continue
+        nbytes = t.numel() * t.element_size()
+        stride = -(-nbytes // SLAB_ALIGN) * SLAB_ALIGN
+        slab = torch.empty(n * stride, dtype=torch.uint8, device=t.device)
+        for i, c in enumerate(copies):
+            view = slab[i * stride:i * stride + nbytes].view(t.dtype).view(t.shape)
+            view.copy_(t)
+            c[name] = view
+    return copies
+
+
 class RotationSet:
     """The copies a plan asks for, their bound calls, and the restore/flush helpers.
 
@@ -18,12 +50,21 @@ class RotationSet:
         launch: the backend's launch (``reads`` are the first copy).
         plan: cold-L2 plan (``copies``, ``restore``, ``flush_bytes``).
         device: device for the flush buffer.
+        layout: where copies 2..N live (:data:`LAYOUTS`; default ``alloc``).
+
+    Raises:
+        ValueError: an unknown layout.
     """
 
-    def __init__(self, launch: Launch, plan: ColdL2Plan, device: torch.device) -> None:
+    def __init__(self, launch: Launch, plan: ColdL2Plan, device: torch.device, *, layout: str = "alloc") -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         self.sets = [dict(launch.reads)]
-        for _ in range(plan.copies - 1):
-            self.sets.append({k: v.clone() for k, v in launch.reads.items()})
+        if layout == "slab" and plan.copies > 1:
+            self.sets += _slab_copies(dict(launch.reads), plan.copies - 1)
+        else:
+            for _ in range(plan.copies - 1):
+                self.sets.append({k: v.clone() for k, v in launch.reads.items()})
         self.calls: list[Callable[[], Outputs]] = [launch.bind(s) for s in self.sets]
         self.mutates = launch.mutates
         self.pristine = {k: launch.reads[k].clone() for k in launch.mutates}
