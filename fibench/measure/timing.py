@@ -7,8 +7,10 @@ still held, so it cannot take their addresses; the caching allocator may hand ro
 blocks round 1 released), builds a new timer (a new graph capture), warms up and samples
 its share of the stopping rule (:func:`fibench.measure.stopping.round_rules`). Two passes
 of the same ~2 us one-row rmsnorm on an H200 read 2.04 and 2.36 us while each pass's own
-interval was +-0.05%; the suspected cause, where the copies land in memory (allocation,
-TLB, DRAM pages), is one that a pass over one allocation cannot see. The row pools every
+interval was +-0.05%; with three rounds, both of two processes read 1.985 us in the first
+round and 2.296 us in the next two (audits/h200-2026-11-30-b). The suspected cause, where
+the copies land in memory (allocation order, TLB, DRAM pages), is one that a pass over one
+allocation cannot see (investigation/rotation_layout.py tests it). The row pools every
 round's samples, keeps each round's count and median, and its median interval covers the
 spread between rounds (:func:`fibench.measure.stats.summarize`).
 
