@@ -135,6 +135,8 @@ def test_work_model_counts_real_weight_bytes_and_scales():
         x_bytes = 2 * 256 * (1 if mode == "fp8" else 2)  # two tokens have a local expert
         assert work.bytes_read == 2 * weight_bytes + x_bytes + 3 * 2 * 8 + (8 if mode == "fp8" else 0), mode
         assert work.flop == 6.0 * 3 * 256 * 128 and work.bytes_written == 3 * 256 * 2
+        # fp8 x fp8 products run on fp8 tensor cores; MXFP4 weights are dequantized to bf16 math
+        assert work.flop_dtype == ("fp8" if mode in ("fp8", "fp8-block") else "bf16"), mode
     # gpt-oss: 2880 is padded to 2944 in the kernel's layout; bytes follow the padding
     assert moe_quant.weight_bytes_per_expert("mxfp4", 2880, 2880, 2) == 3 * 2944 * 2944 * 17 // 32
 
