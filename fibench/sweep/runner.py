@@ -186,7 +186,8 @@ def _timing_fields(t: Timing, inputs: Inputs, ceilings: Ceilings | None) -> dict
     fields["extra"] = {"samples_us": [round(x, 4) for x in t.samples_us], "round_sizes": list(t.round_sizes),
                        "round_medians_us": [round(x, 4) for x in t.round_medians_us]}
     if ceilings and tbps is not None:
-        fields.update(sol_bw_pct=100 * tbps / ceilings.copy_tbps, sol_flops_pct=100 * tflops / ceilings.flops_ceiling(inputs.work.flop_dtype))
+        flops_ceiling = ceilings.flops_ceiling(inputs.work.flop_dtype)  # fp8 rows: the fp8 GEMM ceiling
+        fields.update(sol_bw_pct=100 * tbps / ceilings.copy_tbps, sol_flops_pct=100 * tflops / flops_ceiling)
     return fields
 
 

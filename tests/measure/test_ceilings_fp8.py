@@ -28,7 +28,9 @@ def test_sol_flops_pct_of_an_fp8_row_is_against_the_fp8_ceiling():
     # 2 x 4096 x 4096 x 4096 FLOP in 100 us = 1374.4 TFLOP/s: 91.6% of a 1500 TFLOP/s fp8 ceiling
     # (it would read 171.8% against the 800 TFLOP/s bf16 ceiling)
     flop = 2.0 * 4096 ** 3
-    timing = Timing("cuda-graph+events", summarize([100.0] * 10), ColdL2Plan(requested="off", method="off", cold=False, copies=1, calls_per_graph=1, restore=False, flush_bytes=0))
+    plan = ColdL2Plan(requested="off", method="off", cold=False, copies=1, calls_per_graph=1, restore=False,
+                      flush_bytes=0)
+    timing = Timing("cuda-graph+events", summarize([100.0] * 10), plan)
     ceilings = Ceilings(copy_tbps=4.0, gemm_tflops=800.0, method="m", fp8_gemm_tflops=1500.0)
     for dtype, pct in (("fp8", 100 * flop / 100e-6 / 1e12 / 1500), ("bf16", 100 * flop / 100e-6 / 1e12 / 800)):
         inputs = Inputs({}, Work(flop=flop, bytes_read=1, bytes_written=1, flop_dtype=dtype))
