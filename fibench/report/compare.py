@@ -3,12 +3,12 @@ faster, slower, the same or unsure, with the ratio of medians and its interval.
 
 Rows match on (suite, case_id, backend). The ratio is NEW median / BASE median. Its 95%
 interval comes from a percentile bootstrap over both rows' samples (resampled
-independently; B. Efron and R. Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13;
-``scipy.stats.bootstrap``). When either row was timed in two rounds or more (``round_sizes``
-in its JSONL extras), both sides are resampled in two levels instead, rounds then samples
-within them (:func:`fibench.measure.stats.hierarchical_medians`; a side without rounds is
-one group), and the ratio of pooled medians gives the interval, method
-"bootstrap (rounds)": rounds over fresh allocations that disagree (an H200 read one kernel
+independently; B. Efron and R. Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13),
+method "bootstrap". When either row was timed in two rounds or more (``round_sizes`` in its
+JSONL extras), both sides are resampled in two levels, rounds then samples within them
+(a side without rounds is one group, which is the plain bootstrap), method
+"bootstrap (rounds)". One resampler serves both:
+:func:`fibench.measure.stats.hierarchical_medians`. Rounds over fresh allocations that disagree (an H200 read one kernel
 at 2.04 and 2.36 us in two passes) widen it instead of making a false "slower". Rows
 without stored samples (runs of older fibench) use the
 conservative interval [new low / base high, new high / base low] from the two medians'
@@ -25,7 +25,6 @@ above the spread seen between two runs of the same code.
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -120,20 +119,6 @@ def verdict(low: float, high: float, threshold_pct: float) -> str:
     return "unsure"
 
 
-def _bootstrap(base: np.ndarray, new: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    from scipy.stats import bootstrap
-
-    def stat(b: np.ndarray, n: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.median(n, axis=axis) / np.median(b, axis=axis)
-
-    sides = [x if x.size <= MAX_BOOTSTRAP_SAMPLES else rng.choice(x, MAX_BOOTSTRAP_SAMPLES, replace=False)
-             for x in (base, new)]
-    seed = {"rng": rng} if "rng" in inspect.signature(bootstrap).parameters else {"random_state": rng}
-    res = bootstrap(tuple(sides), stat, paired=False, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
-                    confidence_level=0.95, method="percentile", **seed)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def _rounds(row: Row, samples: np.ndarray) -> list[np.ndarray]:
     """The row's samples cut into its timing rounds (one group when it has no usable
     ``round_sizes``)."""
@@ -145,7 +130,8 @@ def _rounds(row: Row, samples: np.ndarray) -> list[np.ndarray]:
 
 def _rounds_bootstrap(base: list[np.ndarray], new: list[np.ndarray], rng: np.random.Generator) -> tuple[float, float]:
     """95% percentile interval of new / base pooled median, each side resampled in two
-    levels (rounds, then samples within), independently."""
+    levels (rounds, then samples within), independently; with one group per side this is
+    the plain bootstrap of the ratio of medians."""
     kw = dict(resamples=BOOTSTRAP_RESAMPLES, max_samples=MAX_BOOTSTRAP_SAMPLES)
     ratios = hierarchical_medians(new, rng, **kw) / hierarchical_medians(base, rng, **kw)
     return percentile_interval(ratios, 0.95)
@@ -158,11 +144,9 @@ def ratio_interval(base: Row, new: Row, rng: np.random.Generator) -> tuple[float
     n = np.asarray(new.extra.get("samples_us") or [], dtype=np.float64)
     if b.size >= 2 and n.size >= 2 and np.all(b > 0) and np.all(n > 0):
         rb, rn = _rounds(base, b), _rounds(new, n)
-        if len(rb) >= 2 or len(rn) >= 2:
-            low, high = _rounds_bootstrap(rb, rn, rng)
-            return ratio, min(low, ratio), max(high, ratio), "bootstrap (rounds)"
-        low, high = _bootstrap(b, n, rng)
-        return ratio, min(low, ratio), max(high, ratio), "bootstrap"
+        low, high = _rounds_bootstrap(rb, rn, rng)
+        method = "bootstrap (rounds)" if len(rb) >= 2 or len(rn) >= 2 else "bootstrap"
+        return ratio, min(low, ratio), max(high, ratio), method
     if None in (base.median_ci_low_us, base.median_ci_high_us, new.median_ci_low_us, new.median_ci_high_us) \
             or not base.median_ci_low_us:
         return ratio, math.nan, math.nan, "none (no samples, no intervals)"

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import abc
 
+import torch
+import torch.distributed as dist
+
 from fibench.suites.base import Case, Suite
 
 
@@ -29,9 +32,6 @@ class CollectiveSuite(Suite):
         """Block until every rank arrives (``torch.distributed.barrier``, then a device
         synchronize), so the ranks launch the next traced eager call together; a no-op
         without a process group. The per-kernel pass calls it before each traced call."""
-        import torch
-        import torch.distributed as dist
-
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
             if torch.cuda.is_available():
