@@ -15,13 +15,23 @@ writes steps.csv: step, action, layout, median_us, new segments the round's copi
 seconds since the process started, and the NVML SM / memory clock, power (W) and
 temperature (C) read at the round's end.
 
+A third candidate, checked with ``--plain R`` (R plain rounds, no sleeps or empty_cache):
+
+- L2 survival: with the copies' physical placement, a few copies survive in L2 from one
+  replay to the next (predicts: ``--copies-scale 2`` shrinks the fast rounds' gap);
+- process warm-up: the first rounds of a process read low whatever runs in them
+  (predicts: ``--prime-size 16 --prime-rounds 2``, two throwaway rounds of another size
+  first, removes the fast rounds of the size timed next).
+
 Run from the repo root on the GPU host (about a minute):
     python3 investigation/first_round.py --out DIR [--size 1] [--samples 30]
+    python3 investigation/first_round.py --out DIR --plain 4 [--copies-scale 2] [--prime-size 16 --prime-rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -59,15 +69,57 @@ def _segments() -> int:
     return torch.cuda.memory_stats().get("segment.all.allocated", 0)
 
 
+def _round(launch, plan, device, layout: str, held: list, samples: int) -> float:
+    cls = timer_class("events", graph=True)
+    held[:] = [RotationSet(launch, plan, device, layout=layout)]
+    timer = cls(held[0], plan, device)
+    try:
+        timer.start(5)
+        return statistics.median(timer.sample(samples))
+    finally:
+        timer.close()
+
+
+def _plain(args) -> None:
+    """``--plain R``: optional throwaway rounds of another size, then R rounds of the size."""
+    rows = []
+    if args.prime_size:
+        _, device, launch, plan = _prepare(args.prime_size)
+        held: list = []
+        for r in range(args.prime_rounds):
+            med = _round(launch, plan, device, args.layout, held, args.samples)
+            rows.append(dict(size=args.prime_size, role="prime", round=r, median_us=med, copies=plan.copies))
+            print(f"prime size {args.prime_size} round {r}: {med:.3f} us", flush=True)
+        held.clear()
+    case_id, device, launch, plan = _prepare(args.size)
+    if args.copies_scale != 1:
+        plan = dataclasses.replace(plan, copies=plan.copies * args.copies_scale,
+                                   calls_per_graph=plan.calls_per_graph * args.copies_scale)
+    held = []
+    for r in range(args.plain):
+        med = _round(launch, plan, device, args.layout, held, args.samples)
+        rows.append(dict(size=args.size, role="timed", round=r, median_us=med, copies=plan.copies,
+                         t_s=round(time.monotonic() - T0, 2)))
+        print(f"{case_id} {args.layout} copies {plan.copies} round {r}: {med:.3f} us", flush=True)
+    pd.DataFrame(rows).to_csv(args.out / "plain.csv", index=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--size", type=int, default=1)
     ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--plain", type=int, default=0, help="R plain rounds instead of the schedule")
+    ap.add_argument("--layout", default="slab")
+    ap.add_argument("--copies-scale", type=int, default=1)
+    ap.add_argument("--prime-size", type=int, default=0)
+    ap.add_argument("--prime-rounds", type=int, default=2)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.plain:
+        _plain(args)
+        return
     case_id, device, launch, plan = _prepare(args.size)
-    cls = timer_class("events", graph=True)
     held: list[RotationSet] = []
     rows = []
     for step, (action, layout) in enumerate(SCHEDULE):
@@ -79,17 +131,10 @@ def main() -> None:
             torch.cuda.synchronize(device)
             time.sleep(float(action.split()[-1]))
         before = _segments()
-        held[:] = [RotationSet(launch, plan, device, layout=layout)]
+        med = _round(launch, plan, device, layout, held, args.samples)
         new_segments = _segments() - before
-        timer = cls(held[0], plan, device)
-        try:
-            timer.start(5)
-            xs = timer.sample(args.samples)
-        finally:
-            timer.close()
-        rows.append(dict(case=case_id, step=step, action=action, layout=layout, median_us=statistics.median(xs),
-                         min_us=min(xs), max_us=max(xs), new_segments=new_segments,
-                         t_s=round(time.monotonic() - T0, 2), **_nvml(device.index or 0)))
+        rows.append(dict(case=case_id, step=step, action=action, layout=layout, median_us=med,
+                         new_segments=new_segments, t_s=round(time.monotonic() - T0, 2), **_nvml(device.index or 0)))
         r = rows[-1]
         print(f"step {step:2d} {action:20s} {layout:5s} {r['median_us']:.3f} us  new segments {new_segments:5d} "
               f"t={r['t_s']:.1f}s sm {r['sm_mhz']} mem {r['mem_mhz']} MHz {r['power_w']:.0f} W {r['temp_c']} C",

@@ -11,10 +11,10 @@ import torch.distributed as dist
 
 from fibench.suites.base import Case, Suite
 
-ALIGN_SPIN_CYCLES = 200_000
+ALIGN_SPIN_CYCLES = 2_000_000
 """SM cycles the device spins after the ranks meet in :meth:`CollectiveSuite.align_ranks`:
-~100 us at an H200's 1980 MHz, several times the host's time to enqueue a call under the
-profiler."""
+~1 ms at an H200's 1980 MHz. A 100 us spin was too short on an H200 x2 host: one rank
+still enqueued its traced NCCL call after its spin ended (a 188 us kernel for a 12 us call)."""
 
 
 class CollectiveSuite(Suite):
