@@ -15,10 +15,10 @@ LAYOUTS = ("alloc", "slab")
 """Where the copies live. ``alloc``: one caching-allocator block per tensor per copy (the
 timed default). ``slab``: per input name, one allocation holding every copy in order, each
 at a multiple of :data:`SLAB_ALIGN` bytes, so the copies' addresses (and the order the graph
-walks them in) do not depend on the allocator's state. Investigated, not yet the default:
-on an H200 a one-row rmsnorm over 12,801 ``alloc`` copies read 1.985 us in the first timing
-round and 2.296 us in later ones (audits/h200-2026-11-30-b, section 4);
-investigation/rotation_layout.py times both layouts round by round."""
+walks them in) do not depend on the allocator's state. On an H200 both layouts read the same
+time in every round (investigation/rotation_layout.py, audits/h200-2026-11-30-c): the split
+between a process's first rounds and later ones that led here has another cause
+(:mod:`fibench.measure.warmup`). Kept for the investigations that compare the two."""
 SLAB_ALIGN = 256
 """Byte alignment of each copy in a slab (the CUDA caching allocator rounds blocks to 512
 bytes; 256 keeps every vectorised access of a kernel aligned as ``cudaMalloc`` does)."""

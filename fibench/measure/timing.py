@@ -7,12 +7,11 @@ still held, so it cannot take their addresses; the caching allocator may hand ro
 blocks round 1 released), builds a new timer (a new graph capture), warms up and samples
 its share of the stopping rule (:func:`fibench.measure.stopping.round_rules`). Two passes
 of the same ~2 us one-row rmsnorm on an H200 read 2.04 and 2.36 us while each pass's own
-interval was +-0.05%; with three rounds, both of two processes read 1.985 us in the first
-round and 2.296 us in the next two (audits/h200-2026-11-30-b). The suspected cause, where
-the copies land in memory (allocation order, TLB, DRAM pages), is one that a pass over one
-allocation cannot see (investigation/rotation_layout.py tests it). The row pools every
-round's samples, keeps each round's count and median, and its median interval covers the
-spread between rounds (:func:`fibench.measure.stats.summarize`).
+interval was +-0.05%: the first rounds of a process read low, whatever they time
+(audits/h200-2026-11-30-c), so the first timed row of a process drops two rounds first
+(:mod:`fibench.measure.warmup`). The row pools every round's samples, keeps each round's
+count and median, and its median interval covers the spread between rounds
+(:func:`fibench.measure.stats.summarize`).
 
 The timers themselves live in :mod:`fibench.measure.timers` (one class each). Nothing
 falls back silently: a backend that cannot be captured, a graph capture that fails, or a
@@ -42,6 +41,7 @@ from fibench.measure.timers.base import nsys_range
 from fibench.measure.timers.cupti import cupti_unavailable_reason
 from fibench.measure.timers.events import CaptureError, EventsTimer, GraphEventsTimer, empty_call_floor
 from fibench.measure.timers.wall import WallTimer
+from fibench.measure.warmup import warm_process
 from fibench.suites.base import Launch
 
 TIMER_GRAPH = GraphEventsTimer.name
@@ -147,6 +147,18 @@ def _pooled_reason(parts: list[Sampled]) -> str:
     return next((p.reason for p in parts if p.reason in (STOP_TIME, STOP_CAP)), parts[0].reason)
 
 
+def _dropped_round(cls: type[Timer], launch: Launch, plan: ColdL2Plan, device: torch.device, warmup: int,
+                   rule: StopRule) -> None:
+    """One round as :func:`_measure` runs it (fresh copies, fresh timer, warm-up, sampling),
+    its samples dropped (:mod:`fibench.measure.warmup`)."""
+    timer = cls(RotationSet(launch, plan, device), plan, device)
+    try:
+        timer.start(warmup)
+        sample_until(timer.sample, rule)
+    finally:
+        timer.close()
+
+
 def _measure(cls: type[Timer], launch: Launch, plan_for: Callable[[bool], ColdL2Plan], device: torch.device,
              warmup: int, rule: StopRule, rounds: int, nsys_label: str | None) -> Timing:
     plan = plan_for(cls.graph)
@@ -156,7 +168,12 @@ def _measure(cls: type[Timer], launch: Launch, plan_for: Callable[[bool], ColdL2
     notes: list[str] = []
     details: dict[str, Any] = {}
     held: list[RotationSet] = []
-    for round_rule in round_rules(rule, rounds):
+    rules = round_rules(rule, rounds)
+    if device.type == "cuda":
+        warm = warm_process(("cuda", device.index), lambda: _dropped_round(cls, launch, plan, device, warmup, rules[0]))
+        if warm:
+            notes.append(warm)
+    for round_rule in rules:
         held[:] = [_rotation(launch, plan, device, held, notes)]  # the previous round's copies go only now
         timer = cls(held[0], plan, device)
         try:
