@@ -23,6 +23,9 @@ A third candidate, checked with ``--plain R`` (R plain rounds, no sleeps or empt
   (predicts: ``--prime-size 16 --prime-rounds 2``, two throwaway rounds of another size
   first, removes the fast rounds of the size timed next).
 
+Result (H200, audits/h200-2026-11-30-c, section 1): neither fresh memory, nor idle time, nor L2
+survival; two throwaway rounds of another case remove the low rounds (process warm-up).
+
 Run from the repo root on the GPU host (about a minute):
     python3 investigation/first_round.py --out DIR [--size 1] [--samples 30]
     python3 investigation/first_round.py --out DIR --plain 4 [--copies-scale 2] [--prime-size 16 --prime-rounds 2]

@@ -15,6 +15,10 @@ two invocations, while the alloc rounds keep their first-round / later-round spl
 Refuted if: slab rounds split the same way (then the cause is the capture or the first
 pass, not the layout).
 
+Result (H200, audits/h200-2026-11-30-c, section 1): refuted as stated. Both layouts read the
+same once a process's first rounds are past; the low rounds are the first one or two of the
+process, whatever the layout (investigation/first_round.py).
+
 Run from the repo root on the GPU host (about a minute with the defaults):
     python3 investigation/rotation_layout.py --out DIR [--sizes 1,16,128] [--rounds 4] [--samples 30]
 """

@@ -164,7 +164,9 @@ def test_report_reroll_reads_a_gzipped_trace(tmp_path):
 def test_list_says_which_backends_ran_on_hardware():
     listing = json.loads(invoke("list", "--json").output)["suites"]
     assert "2026-11-30: passed (audits/h200-2026-11-30)" in listing["decode"]["backends"]["trtllm-xqa"]["verified"]
-    assert "2026-11-30: passed (audits/h200-2026-11-30-b)" in listing["norm"]["backends"]["flashinfer"]["verified"]
+    assert "2026-11-30: passed (audits/h200-2026-11-30-c)" in listing["norm"]["backends"]["flashinfer"]["verified"]
+    assert "2026-11-30: passed (audits/h200-2026-11-30-b)" in listing["moe"]["backends"]["flashinfer-cutlass"]["verified"]
+    assert "fp32 reference" in listing["allreduce"]["backends"]["nccl+rmsnorm"]["verified"]
     assert "2x H200" in listing["allreduce"]["backends"]["nccl"]["verified"]
     assert "within 1 ULP of nccl+rmsnorm" in listing["allreduce"]["backends"]["flashinfer-trtllm-ar"]["verified"]
     assert "fast accumulation" in listing["gemm"]["backends"]["flashinfer-bmm-fp8"]["verified"]

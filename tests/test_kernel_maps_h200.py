@@ -1,9 +1,10 @@
 """Every kernel the H200 runs of 2026-11-30 traced (audits/h200-2026-11-30 and, for the
-second session's suites, allreduce on two GPUs included, audits/h200-2026-11-30-b) is attributed
+second session's suites, allreduce on two GPUs included, audits/h200-2026-11-30-b, and
+the third's llama31_rope and aligned all-reduce traces, audits/h200-2026-11-30-c) is attributed
 to exactly one logical op by the current maps: no unmapped kernel, no ambiguity. Each entry
 is the first traced call of one (case, backend) as kernels.csv recorded it: kernel names
 (cut to 300 characters) in launch order with the fibench op range each was launched in,
-kept in tests/data/kernels_h200_2026-11-30[-b].json (distinct sequences only; the torch
+kept in tests/data/kernels_h200_2026-11-30[-b,-c].json (distinct sequences only; the torch
 reference backends, mapped by range rules over fibench's own markers, are left out)."""
 
 import json
@@ -14,7 +15,7 @@ import pytest
 from fibench.trace.kernel_map import load_map
 
 TRACES = {name: json.loads((Path(__file__).parent / "data" / f"kernels_h200_{name}.json").read_text())
-          for name in ("2026-11-30", "2026-11-30-b")}
+          for name in ("2026-11-30", "2026-11-30-b", "2026-11-30-c")}
 DATA = TRACES["2026-11-30"]
 CASES = [(session, suite, backend, i) for session, data in TRACES.items() for suite, backends in data.items()
          for backend, calls in backends.items() for i in range(len(calls))]

@@ -15,8 +15,8 @@ The samples must be independent for the coverage to hold. Samples of one timed p
 share what that pass's allocation and graph capture fixed (on an H200 two passes of a ~2 us
 one-row rmsnorm read 2.04 and 2.36 us, each with a +-0.05% interval; with rounds, the first
 round read 1.985 us and the next two 2.296 us in each of two processes,
-audits/h200-2026-11-30-b; the input copies' layout is the suspect, checked by
-investigation/rotation_layout.py), so a row is timed in rounds, each over a fresh
+audits/h200-2026-11-30-b; not the input copies' layout but the first rounds of a process,
+audits/h200-2026-11-30-c and :mod:`fibench.measure.warmup`), so a row is timed in rounds, each over a fresh
 allocation and a fresh graph capture (:func:`fibench.measure.timing.run_timing`). With two
 rounds or more the row's interval is the union of the order-statistic interval of the
 pooled samples and a two-level (hierarchical) bootstrap interval,
