@@ -170,7 +170,8 @@ def _measure(cls: type[Timer], launch: Launch, plan_for: Callable[[bool], ColdL2
     held: list[RotationSet] = []
     rules = round_rules(rule, rounds)
     if device.type == "cuda":
-        warm = warm_process(("cuda", device.index), lambda: _dropped_round(cls, launch, plan, device, warmup, rules[0]))
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        warm = warm_process(("cuda", index), lambda: _dropped_round(cls, launch, plan, device, warmup, rules[0]))
         if warm:
             notes.append(warm)
     for round_rule in rules:
