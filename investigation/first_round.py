@@ -43,9 +43,8 @@ import pandas as pd
 import torch
 
 from fibench.measure.rotation import RotationSet
-from fibench.measure.timers import timer_class
 
-from rotation_layout import _prepare  # investigation/ is on sys.path when run as a script
+from rotation_layout import _prepare, one_round  # investigation/ is on sys.path when run as a script
 
 T0 = time.monotonic()
 SCHEDULE = [  # (action before the round, layout)
@@ -73,14 +72,7 @@ def _segments() -> int:
 
 
 def _round(launch, plan, device, layout: str, held: list, samples: int) -> float:
-    cls = timer_class("events", graph=True)
-    held[:] = [RotationSet(launch, plan, device, layout=layout)]
-    timer = cls(held[0], plan, device)
-    try:
-        timer.start(5)
-        return statistics.median(timer.sample(samples))
-    finally:
-        timer.close()
+    return statistics.median(one_round(launch, plan, device, layout, held, samples))
 
 
 def _plain(args) -> None:

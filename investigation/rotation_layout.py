@@ -50,18 +50,23 @@ def _prepare(size: int):
     return case.case_id, cfg.device, launch, plan
 
 
+def one_round(launch, plan, device, layout: str, held: list, samples: int) -> list[float]:
+    """One timing round as fibench runs it (new copies made while ``held`` keeps the previous
+    round's, new graph capture, 5 warm-up replays): ``samples`` per-call times in us."""
+    held[:] = [RotationSet(launch, plan, device, layout=layout)]  # the previous round's copies go now
+    timer = timer_class("events", graph=True)(held[0], plan, device)
+    try:
+        timer.start(5)
+        return timer.sample(samples)
+    finally:
+        timer.close()
+
+
 def _rounds(launch, plan, device, layout: str, rounds: int, samples: int) -> list[dict]:
-    cls = timer_class("events", graph=True)
     held: list[RotationSet] = []
     out = []
     for r in range(rounds):
-        held[:] = [RotationSet(launch, plan, device, layout=layout)]  # the previous round's copies go now
-        timer = cls(held[0], plan, device)
-        try:
-            timer.start(5)
-            xs = timer.sample(samples)
-        finally:
-            timer.close()
+        xs = one_round(launch, plan, device, layout, held, samples)
         out.append(dict(round=r, median_us=statistics.median(xs), min_us=min(xs), max_us=max(xs)))
     held.clear()
     torch.cuda.synchronize(device)
