@@ -28,6 +28,7 @@ between GPUs is the bus bandwidth of each row (nccl-tests' algbw/busbw, fibench.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar, Mapping
 
 import torch
@@ -35,14 +36,13 @@ import torch.distributed as dist
 
 from fibench.distributed.group import current_group
 from fibench.suites.collective import CollectiveSuite
-from fibench.suites.allreduce_trtllm import TrtllmAllReduce, release_workspace
+from fibench.suites.allreduce_trtllm import FUSED, TrtllmAllReduce, release_workspace
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Work
+from fibench.suites.norm import EPS, norm_work, rmsnorm_fp32
 from fibench.sweep.axes import Axis
 from fibench.trace.markers import op_range
 
-EPS = 1e-6
 OPS = ("allreduce", "allreduce_add_rmsnorm")
-FUSED = "allreduce_add_rmsnorm"
 
 
 def allreduce_work(op: str, tokens: int, hidden: int, elem: int, world_size: int) -> Work:
@@ -52,13 +52,9 @@ def allreduce_work(op: str, tokens: int, hidden: int, elem: int, world_size: int
     n = tokens * hidden
     flop = float((world_size - 1) * n)
     if op == FUSED:
-        return Work(flop=flop + 5.0 * n, bytes_read=(2 * n + hidden) * elem, bytes_written=2 * n * elem)
+        norm = norm_work("fused_add_rmsnorm", tokens, hidden, elem)
+        return dataclasses.replace(norm, flop=flop + norm.flop)
     return Work(flop=flop, bytes_read=n * elem, bytes_written=n * elem)
-
-
-def rmsnorm_fp32(v: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """RMSNorm of fp32 rows ``v`` [tokens, hidden] with ``weight`` [hidden], in fp32."""
-    return v * torch.rsqrt(v.pow(2).mean(dim=-1, keepdim=True) + EPS) * weight.float()
 
 
 def _only(op: str, case: Case) -> str | None:

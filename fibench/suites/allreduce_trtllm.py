@@ -32,8 +32,8 @@ import torch
 
 from fibench.distributed.group import current_group
 from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs
+from fibench.suites.norm import EPS
 
-EPS = 1e-6
 FUSED = "allreduce_add_rmsnorm"
 WORLD_SIZES = (2, 4, 8, 16)
 """Rank counts the fusion kernel is built for (allreduce_fusion_op's switch on nranks)."""

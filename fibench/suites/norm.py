@@ -11,7 +11,7 @@ fused_add_rmsnorm: residual <- x + residual; x <- residual / sqrt(mean(residual^
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import ClassVar, Mapping
 
 import torch
 
@@ -37,6 +37,12 @@ def norm_work(op: str, rows: int, hidden: int, elem: int) -> Work:
     return Work(flop=5.0 * n, bytes_read=(2 * n + hidden) * elem, bytes_written=2 * n * elem)
 
 
+def rmsnorm_fp32(v: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """RMSNorm of fp32 rows ``v`` [rows, hidden] with ``weight`` [hidden] (any float dtype),
+    in fp32: ``v / sqrt(mean(v^2) + EPS) * weight``."""
+    return v * torch.rsqrt(v.pow(2).mean(dim=-1, keepdim=True) + EPS) * weight.float()
+
+
 class TorchNorm(Backend):
     """Reference: fp32 math, one rounding to the case dtype at the end (in place for
     fused_add_rmsnorm, like FlashInfer)."""
@@ -46,15 +52,11 @@ class TorchNorm(Backend):
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         dtype = case.torch_dtype
-
-        def normalize(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-            return v * torch.rsqrt(v.pow(2).mean(dim=-1, keepdim=True) + EPS) * w.float()
-
         if case.op == "rmsnorm":
             def bind(t: Mapping[str, torch.Tensor]):
                 def call() -> Outputs:
                     with op_range("rmsnorm"):
-                        return {"out": normalize(t["x"].float(), t["weight"]).to(dtype)}
+                        return {"out": rmsnorm_fp32(t["x"].float(), t["weight"]).to(dtype)}
                 return call
             return Launch({k: inputs.tensors[k] for k in ("x", "weight")}, bind)
 
@@ -64,7 +66,7 @@ class TorchNorm(Backend):
                     s = t["x"].float() + t["residual"].float()
                     t["residual"].copy_(s)
                 with op_range("rmsnorm"):
-                    t["x"].copy_(normalize(s, t["weight"]))
+                    t["x"].copy_(rmsnorm_fp32(s, t["weight"]))
                 return {"out": t["x"], "residual": t["residual"]}
             return call
 
