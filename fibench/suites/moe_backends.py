@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from fibench.trace.markers import op_range
 from fibench.suites.base import (Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs,
                                  fp32_matmul)
-from fibench.suites.moe_quant import (REFERENCE_READS, ExpertFn, cutlass_quant_launch, dequantized_weights,
-                                      reference_expert)
+from fibench.suites.moe_quant import (REFERENCE_READS, ExpertFn, cutlass_quant_launch, dense_expert,
+                                      dequantized_weights, reference_expert)
 from fibench.suites.trtllm_backends import TrtllmMoe
 
 _READS = ("x", "topk_ids", "topk_weights", "w1", "w2")
@@ -24,18 +24,6 @@ def _reads(inputs: Inputs) -> dict[str, torch.Tensor]:
 
 def _quant(case: Case) -> str:
     return case.params.get("quant", "bf16")
-
-
-def _bf16_expert(inter: int, dtype: torch.dtype) -> ExpertFn:
-    """Expert ``e``'s fp32 output rows for token rows ``tok`` with the case-dtype weights."""
-    def fn(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor) -> torch.Tensor:
-        with op_range("gemm1"):
-            h = (t["x"][tok].float() @ t["w1"][e].float().t()).to(dtype).float()
-        with op_range("activation"):
-            act = (F.silu(h[:, inter:]) * h[:, :inter]).to(dtype).float()
-        with op_range("gemm2"):
-            return act @ t["w2"][e].float().t()
-    return fn
 
 
 def _expert_loop(t: Mapping[str, torch.Tensor], case: Case, expert: ExpertFn) -> torch.Tensor:
@@ -74,7 +62,7 @@ class TorchMoe(Backend):
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         inter, dtype, mode = case.params["intermediate"], case.torch_dtype, _quant(case)
-        bf16 = _bf16_expert(inter, dtype)
+        bf16 = dense_expert(inter, dtype)
         if mode == "bf16":
             def bind(t: Mapping[str, torch.Tensor]):
                 def call() -> Outputs:

@@ -204,15 +204,24 @@ def reference_expert(mode: str, inter: int, dtype: torch.dtype) -> ExpertFn:
         with op_range("gemm2"):
             return a @ t["w2_deq"][e].t()
 
-    def mxfp4(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor) -> torch.Tensor:
+    if mode == "mxfp4":  # bf16 activations against the dequantized weights
+        return dense_expert(inter, dtype, w1="w1_deq", w2="w2_deq")
+    return {"fp8": fp8, "fp8-block": fp8_block}[mode]
+
+
+def dense_expert(inter: int, dtype: torch.dtype, *, w1: str = "w1", w2: str = "w2") -> ExpertFn:
+    """Expert ``e``'s fp32 output rows for token rows ``tok`` with unquantized activations
+    against the weights ``t[w1]`` [E, 2*inter, H] and ``t[w2]`` [E, H, inter] (the case
+    dtype, or fp32 dequantized ones), rounding to ``dtype`` where the kernel stores: after
+    GEMM1 and after the activation. Steps are marked gemm1 / activation / gemm2."""
+    def fn(t: Mapping[str, torch.Tensor], e: int, tok: torch.Tensor) -> torch.Tensor:
         with op_range("gemm1"):
-            h = (t["x"][tok].float() @ t["w1_deq"][e].t()).to(dtype).float()
+            h = (t["x"][tok].float() @ t[w1][e].float().t()).to(dtype).float()
         with op_range("activation"):
             a = _swiglu(h, inter).to(dtype).float()
         with op_range("gemm2"):
-            return a @ t["w2_deq"][e].t()
-
-    return {"fp8": fp8, "fp8-block": fp8_block, "mxfp4": mxfp4}[mode]
+            return a @ t[w2][e].float().t()
+    return fn
 
 
 _ROUTING = ("topk_ids", "topk_weights")
