@@ -37,7 +37,7 @@ import torch.distributed as dist
 from fibench.distributed.group import current_group
 from fibench.suites.collective import CollectiveSuite
 from fibench.suites.allreduce_trtllm import FUSED, TrtllmAllReduce, release_workspace
-from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Work
+from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Work, op_only_reason
 from fibench.suites.norm import EPS, norm_work, rmsnorm_fp32
 from fibench.sweep.axes import Axis
 from fibench.trace.markers import op_range
@@ -55,10 +55,6 @@ def allreduce_work(op: str, tokens: int, hidden: int, elem: int, world_size: int
         norm = norm_work("fused_add_rmsnorm", tokens, hidden, elem)
         return dataclasses.replace(norm, flop=flop + norm.flop)
     return Work(flop=flop, bytes_read=n * elem, bytes_written=n * elem)
-
-
-def _only(op: str, case: Case) -> str | None:
-    return None if case.op == op else f"runs op {op} only"
 
 
 class TorchAllReduce(Backend):
@@ -143,7 +139,7 @@ class NcclAllReduce(_InPlaceAllReduce):
     process_group: ClassVar[str] = "nccl"
 
     def unsupported_reason(self, case: Case) -> str | None:
-        return _only("allreduce", case) or super().unsupported_reason(case)
+        return op_only_reason("allreduce", case) or super().unsupported_reason(case)
 
 
 class NcclRmsnorm(_InPlaceAllReduce):
@@ -157,7 +153,7 @@ class NcclRmsnorm(_InPlaceAllReduce):
     process_group: ClassVar[str] = "nccl"
 
     def unsupported_reason(self, case: Case) -> str | None:
-        return _only(FUSED, case) or super().unsupported_reason(case)
+        return op_only_reason(FUSED, case) or super().unsupported_reason(case)
 
     def _norm(self, t: Mapping[str, torch.Tensor]) -> None:
         import flashinfer.norm as fi_norm
@@ -205,5 +201,5 @@ class AllReduceSuite(CollectiveSuite):
                    "weight": (1.0 + 0.1 * randn(hidden, seed=case.seed * 1000 + 999)).to(dtype)}
         tensors["x"] = tensors["x_all"][group.rank]
         elem = torch.empty((), dtype=dtype).element_size()
-        info = {"world_size": group.world_size, "rank": group.rank, "bytes_per_rank": tokens * hidden * elem}
+        info = {"world_size": group.world_size, "rank": group.rank, "bytes_per_rank": self.collective_bytes(case)}
         return Inputs(tensors, allreduce_work(case.op, tokens, hidden, elem, group.world_size), info)

@@ -210,6 +210,11 @@ class Needs:
         return "; ".join(parts)
 
 
+def op_only_reason(op: str, case: Case) -> str | None:
+    """``unsupported_reason`` part of a backend that runs one op: None for ``op``, else why."""
+    return None if case.op == op else f"runs op {op} only"
+
+
 class Backend(abc.ABC):
     """One implementation of a suite.
 

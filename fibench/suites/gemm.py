@@ -35,7 +35,8 @@ import torch.nn.functional as F
 
 from fibench.errors import UsageError
 from fibench.suites import quant
-from fibench.suites.base import Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work, fp32_matmul
+from fibench.suites.base import (Backend, Case, Inputs, JitNeed, Launch, Needs, Outputs, Suite, Work, fp32_matmul,
+                                 op_only_reason)
 from fibench.sweep.axes import Axis
 from fibench.trace.markers import op_range
 
@@ -160,9 +161,8 @@ def _only(op: str, **shape: Any):
     """``unsupported_reason`` of a backend that runs one op, with its shape multiples
     (``n_mult``, ``k_mult``, ``api``)."""
     def reason(self: Backend, case: Case) -> str | None:
-        if case.op != op:
-            return f"runs op {op} only"
-        return (_shape_reason(case, **shape) if shape else None) or Backend.unsupported_reason(self, case)
+        return (op_only_reason(op, case) or (_shape_reason(case, **shape) if shape else None)
+                or Backend.unsupported_reason(self, case))
     return reason
 
 
@@ -277,7 +277,8 @@ class GemmSuite(Suite):
         t = {"a": torch.randn(m, k, generator=gen, device=device).to(case.torch_dtype),
              "b": (torch.randn(n, k, generator=gen, device=device) * k ** -0.5).to(case.torch_dtype)}
         if case.op == "fp8":
-            (t["a_fp8"], t["a_scale"]), (t["b_fp8"], t["b_scale"]) = quant.fp8_per_tensor(t["a"]), quant.fp8_per_tensor(t["b"])
+            t["a_fp8"], t["a_scale"] = quant.fp8_per_tensor(t["a"])
+            t["b_fp8"], t["b_scale"] = quant.fp8_per_tensor(t["b"])
         elif case.op == "fp8-block":  # scales for ceil(N/128) x ceil(K/128) blocks (zero-padded)
             q, t["b_scale"] = quant.fp8_block_quantize(F.pad(t["b"], (0, -k % quant.BLOCK, 0, -n % quant.BLOCK)))
             t["b_fp8"] = q[:n, :k].contiguous()

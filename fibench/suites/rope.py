@@ -196,10 +196,11 @@ class RopeSuite(Suite):
             "k": torch.randn(tokens, p["kv_heads"] * d, generator=gen, device=device).to(dtype),
             "positions": torch.randint(0, p["max_pos"], (tokens,), generator=gen, device=device),
         }
+        distinct = int(torch.unique(tensors["positions"]).numel())
         rows = 0
         if case.op != "llama31_rope":
             tensors["cos_sin_cache"] = cos_sin_cache(p["max_pos"], d, p["rope_theta"], _scaling(case), device)
-            rows = int(torch.unique(tensors["positions"]).numel())
+            rows = distinct
         elem = torch.empty((), dtype=dtype).element_size()
         work = rope_work(tokens, p["q_heads"], p["kv_heads"], d, elem, rows)
-        return Inputs(tensors, work, {"distinct_positions": int(torch.unique(tensors["positions"]).numel())})
+        return Inputs(tensors, work, {"distinct_positions": distinct})
