@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -113,17 +113,15 @@ class Sampled:
         samples: per-call us, in order.
         reason: why it stopped (iters | target-noise | max-time | max-samples).
         elapsed_s: wall seconds spent in ``batch`` calls and the checks between them.
-        batches: number of batches.
-        halfwidth_pct: the median interval's half-width in percent at the stop (inf when
-            too few samples for an interval).
+        halfwidth_pct: for adaptive rules, the median interval's half-width in percent at
+            the stop (inf when too few samples for an interval, and for fixed rules, which
+            do not look at it).
     """
 
     samples: list[float]
     reason: str
     elapsed_s: float
-    batches: int
     halfwidth_pct: float = math.inf
-    sizes: list[int] = field(default_factory=list)
 
 
 def _halfwidth_pct(samples: Sequence[float], confidence: float) -> float:
@@ -165,18 +163,15 @@ def sample_until(batch: Callable[[int], Sequence[float]], rule: StopRule, *,
     """
     t0 = clock()
     samples: list[float] = []
-    sizes: list[int] = []
     n_next = rule.min_samples
     while True:
         got = list(batch(n_next))
         if len(got) < n_next:
             raise RuntimeError(f"timer returned {len(got)} samples, {n_next} asked")
         samples += got
-        sizes.append(n_next)
         elapsed = clock() - t0
         if not rule.adaptive:
-            samples = samples[:rule.min_samples]
-            return Sampled(samples, STOP_ITERS, elapsed, len(sizes), _halfwidth_pct(samples, rule.confidence), sizes)
+            return Sampled(samples[:rule.min_samples], STOP_ITERS, elapsed)
         width = _halfwidth_pct(samples, rule.confidence)
         reason = None
         if len(samples) >= rule.min_samples and width <= rule.target_pct:
@@ -186,5 +181,5 @@ def sample_until(batch: Callable[[int], Sequence[float]], rule: StopRule, *,
         elif len(samples) >= rule.max_samples:
             reason = STOP_CAP
         if reason:
-            return Sampled(samples, reason, elapsed, len(sizes), width, sizes)
+            return Sampled(samples, reason, elapsed, width)
         n_next = next_batch(len(samples), width, rule, elapsed)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 import torch
@@ -39,16 +39,13 @@ from fibench.measure.throttle import ThrottleCheck, ThrottlePolicy, check_thrott
 from fibench.measure.timers import AUTO, Timer, timer_class
 from fibench.measure.timers.base import nsys_range
 from fibench.measure.timers.cupti import cupti_unavailable_reason
-from fibench.measure.timers.events import CaptureError, EventsTimer, GraphEventsTimer, empty_call_floor
-from fibench.measure.timers.wall import WallTimer
+from fibench.measure.timers.events import CaptureError, GraphEventsTimer, empty_call_floor
 from fibench.measure.warmup import warm_process
 from fibench.suites.base import Launch
 
 TIMER_GRAPH = GraphEventsTimer.name
-TIMER_EVENTS = EventsTimer.name
-TIMER_WALL = WallTimer.name
 
-__all__ = ["TIMER_EVENTS", "TIMER_GRAPH", "TIMER_WALL", "Timing", "run_timing"]
+__all__ = ["TIMER_GRAPH", "Timing", "run_timing"]
 
 
 @dataclass
@@ -96,8 +93,8 @@ class Timing:
 def _family(requested: str | None, device: torch.device, notes: list[str]) -> str:
     """The timer family to use for ``requested`` on ``device``.
 
-    Raises:
-        UsageError: events or cupti asked for on the CPU, or cupti unavailable.
+    Whether the family can run here is the chosen timer class's question
+    (:meth:`Timer.unavailable`, asked by :func:`_time_once`).
     """
     cuda = device.type == "cuda"
     if requested is None:
@@ -110,17 +107,9 @@ def _family(requested: str | None, device: torch.device, notes: list[str]) -> st
             notes.append(f"--timer auto: CUPTI unavailable ({reason}); timed with events")
             return "events"
         return "cupti"
-    if requested == "cupti":
-        reason = cupti_unavailable_reason(device)
-        if reason:
-            raise UsageError(f"--timer cupti: {reason}")
     return requested
 
 
-def _sampler(device: torch.device):
-    if device.type != "cuda":
-        return contextlib.nullcontext(None)
-    return SmClockSampler(device.index if device.index is not None else torch.cuda.current_device())
 
 
 def _rotation(launch: Launch, plan: ColdL2Plan, device: torch.device, previous: list[RotationSet],
@@ -147,44 +136,50 @@ def _pooled_reason(parts: list[Sampled]) -> str:
     return next((p.reason for p in parts if p.reason in (STOP_TIME, STOP_CAP)), parts[0].reason)
 
 
-def _dropped_round(cls: type[Timer], launch: Launch, plan: ColdL2Plan, device: torch.device, warmup: int,
-                   rule: StopRule) -> None:
-    """One round as :func:`_measure` runs it (fresh copies, fresh timer, warm-up, sampling),
-    its samples dropped (:mod:`fibench.measure.warmup`)."""
-    timer = cls(RotationSet(launch, plan, device), plan, device)
-    try:
+def _cuda_index(device: torch.device) -> int | None:
+    """The CUDA device index of ``device`` (``cuda`` means the current one); None off CUDA."""
+    if device.type != "cuda":
+        return None
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
+def _run_round(timer: Timer, warmup: int, rule: StopRule,
+               *spans: ContextManager) -> tuple[Sampled, dict[str, Any]]:
+    """One timing round on a fresh ``timer``: warm-up, then sampling under ``rule`` inside
+    ``spans`` (SM clock sampler, nsys range); the timer is closed after.
+
+    Returns:
+        (the round's samples, the timer's :meth:`~Timer.details`)."""
+    with timer:
         timer.start(warmup)
-        sample_until(timer.sample, rule)
-    finally:
-        timer.close()
+        with contextlib.ExitStack() as stack:
+            for span in spans:
+                stack.enter_context(span)
+            sampled = sample_until(timer.sample, rule)
+        return sampled, timer.details()
 
 
 def _measure(cls: type[Timer], launch: Launch, plan_for: Callable[[bool], ColdL2Plan], device: torch.device,
              warmup: int, rule: StopRule, rounds: int, nsys_label: str | None) -> Timing:
     plan = plan_for(cls.graph)
-    clock = _sampler(device)
+    index = _cuda_index(device)
+    clock = SmClockSampler(index) if index is not None else contextlib.nullcontext(None)
     parts: list[Sampled] = []
     kernel_sums: list[float] = []
     notes: list[str] = []
     details: dict[str, Any] = {}
     held: list[RotationSet] = []
     rules = round_rules(rule, rounds)
-    if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        warm = warm_process(("cuda", index), lambda: _dropped_round(cls, launch, plan, device, warmup, rules[0]))
+    if index is not None:  # rounds run and dropped before a process's first timed row
+        warm = warm_process(("cuda", index),
+                            lambda: _run_round(cls(RotationSet(launch, plan, device), plan, device), warmup, rules[0]))
         if warm:
             notes.append(warm)
     for round_rule in rules:
         held[:] = [_rotation(launch, plan, device, held, notes)]  # the previous round's copies go only now
-        timer = cls(held[0], plan, device)
-        try:
-            timer.start(warmup)
-            with clock, nsys_range(nsys_label if device.type == "cuda" else None):
-                parts.append(sample_until(timer.sample, round_rule))
-            details = timer.details()
-        finally:
-            timer.close()
-            del timer
+        part, details = _run_round(cls(held[0], plan, device), warmup, round_rule,
+                                   clock, nsys_range(nsys_label if index is not None else None))
+        parts.append(part)
         if details.get("kernel_sum_us") is not None:
             kernel_sums.append(details["kernel_sum_us"])
     held.clear()

@@ -36,7 +36,6 @@ from fibench.sweep.results import Row
 from fibench.sweep.sinks import LoadedRun
 
 DEFAULT_THRESHOLD_PCT = 3.0
-BOOTSTRAP_RESAMPLES = 2000
 MAX_BOOTSTRAP_SAMPLES = 2000
 """Samples per side the bootstrap uses at most (a uniform random subset beyond that: the
 interval can only widen, and 2000 resamples of 100k samples would take minutes per row)."""
@@ -132,7 +131,7 @@ def _rounds_bootstrap(base: list[np.ndarray], new: list[np.ndarray], rng: np.ran
     """95% percentile interval of new / base pooled median, each side resampled in two
     levels (rounds, then samples within), independently; with one group per side this is
     the plain bootstrap of the ratio of medians."""
-    kw = dict(resamples=BOOTSTRAP_RESAMPLES, max_samples=MAX_BOOTSTRAP_SAMPLES)
+    kw = dict(max_samples=MAX_BOOTSTRAP_SAMPLES)
     ratios = hierarchical_medians(new, rng, **kw) / hierarchical_medians(base, rng, **kw)
     return percentile_interval(ratios, 0.95)
 

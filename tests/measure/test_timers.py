@@ -13,6 +13,7 @@ from fibench.measure.rotation import RotationSet
 from fibench.measure.stopping import STOP_ITERS, STOP_TARGET, StopRule
 from fibench.measure.timers import TIMERS, get_timer, timer_class
 from fibench.measure.timers import cupti as cupti_mod
+from fibench.measure.timers import events as events_mod
 from fibench.measure.timers.cupti import CuptiTimer, GraphCuptiTimer, cupti_unavailable_reason
 from fibench.measure.timers.events import EventsTimer, GraphEventsTimer
 from fibench.measure.timers.wall import WallTimer
@@ -140,7 +141,7 @@ def test_cupti_graph_replay_plan_divides_by_k(fake_cupti, monkeypatch):
             for i in range(plan.calls_per_graph):
                 rs.calls[i % 2]()
 
-    monkeypatch.setattr(cupti_mod, "capture_graph", lambda *a, **k: Replay())
+    monkeypatch.setattr(events_mod, "capture_graph", lambda *a, **k: Replay())
     drains = []
     drain = fake_cupti.drain
     monkeypatch.setattr(fake_cupti, "drain", lambda device: drains.append(1) or drain(device))

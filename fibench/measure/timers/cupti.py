@@ -35,7 +35,7 @@ import torch
 from fibench.errors import describe_exception
 from fibench.measure.timers.base import Timer, empty_kernel
 from fibench.measure.timers.cupti_state import mark_reset, profiler_used_since_reset
-from fibench.measure.timers.events import capture_graph
+from fibench.measure.timers.events import capture_and_warm
 from fibench.measure.timers.windows import Activity, Window, split_windows
 
 BUFFER_BYTES = 16 << 20
@@ -275,12 +275,7 @@ class GraphCuptiTimer(_CuptiTimer):
         self._open()
         plan = self.plan
         bracket = (lambda i: empty_kernel(), lambda i: empty_kernel()) if plan.per_call else None
-        self.cuda_graph = capture_graph(self.rs, plan, self.device, warmup, bracket=bracket)
-        self.between = not plan.per_call and (plan.restore or plan.flush_bytes > 0)
-        for _ in range(max(1, warmup)):
-            if self.between:
-                self.rs.prepare_call(plan.restore)
-            self.cuda_graph.replay()
+        self.cuda_graph, self.between = capture_and_warm(self.rs, plan, self.device, warmup, bracket=bracket)
         self._prime()
 
     def _calls_per_window(self) -> int:

@@ -31,7 +31,3 @@ def mark_reset() -> None:
     """Record that CUPTI was detached and its state is clean again."""
     _STATE["reset_after"] = _STATE["profiler_sessions"]
 
-
-def profiler_sessions() -> int:
-    """Profiler sessions started in this process so far."""
-    return _STATE["profiler_sessions"]

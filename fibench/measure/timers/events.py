@@ -76,6 +76,27 @@ def _event_pairs(n: int, *, external: bool = False) -> list[tuple[torch.cuda.Eve
              torch.cuda.Event(enable_timing=True, external=external)) for _ in range(n)]
 
 
+def capture_and_warm(rs: RotationSet, plan: ColdL2Plan, device: torch.device, warmup: int,
+                     events: list[tuple[torch.cuda.Event, torch.cuda.Event]] | None = None, *,
+                     bracket: Bracket | None = None) -> tuple[torch.cuda.CUDAGraph, bool]:
+    """:func:`capture_graph`, then ``warmup`` (at least one) untimed replays.
+
+    Returns:
+        (the graph, whether restore/flush run between replays: a replay plan that needs
+        them; per-call plans run them inside the graph).
+
+    Raises:
+        as :func:`capture_graph`.
+    """
+    graph = capture_graph(rs, plan, device, warmup, events, bracket=bracket)
+    between = not plan.per_call and (plan.restore or plan.flush_bytes > 0)
+    for _ in range(max(1, warmup)):
+        if between:
+            rs.prepare_call(plan.restore)
+        graph.replay()
+    return graph, between
+
+
 class GraphEventsTimer(Timer):
     """K calls captured in one CUDA graph, timed with CUDA events.
 
@@ -93,14 +114,8 @@ class GraphEventsTimer(Timer):
                             "per call = replay / K; per-call plans put an event pair around each call inside the graph")
 
     def start(self, warmup: int) -> None:  # noqa: D102
-        plan = self.plan
-        self.events = _event_pairs(plan.calls_per_graph, external=True) if plan.per_call else None
-        self.cuda_graph = capture_graph(self.rs, plan, self.device, warmup, self.events)
-        self.between = self.events is None and (plan.restore or plan.flush_bytes > 0)
-        for _ in range(max(1, warmup)):
-            if self.between:
-                self.rs.prepare_call(plan.restore)
-            self.cuda_graph.replay()
+        self.events = _event_pairs(self.plan.calls_per_graph, external=True) if self.plan.per_call else None
+        self.cuda_graph, self.between = capture_and_warm(self.rs, self.plan, self.device, warmup, self.events)
         torch.cuda.synchronize(self.device)
 
     def sample(self, n: int) -> list[float]:  # noqa: D102
@@ -180,11 +195,8 @@ def empty_call_floor(timer_cls: type[Timer], plan: ColdL2Plan, device: torch.dev
 
     launch = Launch({"probe": torch.zeros(1, device=device)}, bind)
     empty = dataclasses.replace(plan, copies=1, restore=False)
-    timer = timer_cls(RotationSet(launch, empty, device), empty, device)
-    try:
+    with timer_cls(RotationSet(launch, empty, device), empty, device) as timer:
         timer.start(1)
         samples = timer.sample(FLOOR_SAMPLES)
-    finally:
-        timer.close()
     samples.sort()
     return samples[len(samples) // 2] if samples else math.nan
