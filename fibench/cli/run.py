@@ -106,14 +106,17 @@ def execute(suite: Suite, common: dict[str, Any], axes: dict[str, Any]) -> None:
     cfg = resolve_run(suite.name, common.pop("sizes"), ops=common.pop("op"), axes=axes,
                       command="fibench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), **common)
     where = str(cfg.device) if cfg.device.type == "cuda" else "CPU (no CUDA GPU: wall-clock timings of CPU-capable backends)"
+
+    def header(where: str, extra: str = "") -> None:
+        if cfg.notice:
+            console.print(f"[yellow]{cfg.notice}[/yellow]")
+        console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
+                      f"{len(cfg.cases)} cases x {len(cfg.backends)} backends{extra} -> {cfg.out_dir}")
+
     if cfg.workers or launched_rank() is not None:  # ranks print their own rows: no progress bar
         from fibench.distributed.launch import run_distributed
 
-        if cfg.notice:
-            console.print(f"[yellow]{cfg.notice}[/yellow]")
-        where = f"{', '.join(cfg.workers)} ({cfg.gpu_note})" if cfg.workers else where
-        console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
-                      f"{len(cfg.cases)} cases x {len(cfg.backends)} backends -> {cfg.out_dir}")
+        header(f"{', '.join(cfg.workers)} ({cfg.gpu_note})" if cfg.workers else where)
         rows, report = run_distributed(cfg, on_step=lambda text: console.print(f"[dim]{text}[/dim]"))
         if report is not None:
             print_summary(rows, cfg.baseline)
@@ -124,12 +127,8 @@ def execute(suite: Suite, common: dict[str, Any], axes: dict[str, Any]) -> None:
     task = progress.add_task("starting", total=len(cfg.cases) * len(cfg.backends))
 
     def banner(resume: Resume | None) -> None:  # the folder is checked: nothing was printed before
-        if cfg.notice:
-            console.print(f"[yellow]{cfg.notice}[/yellow]")
         kept = f"; resuming: {len(resume.kept)} rows kept" if resume else ""
-        console.print(f"[bold]fibench run {cfg.suite.name}[/bold] model={cfg.shape.get('model')} on {where}; "
-                      f"{len(cfg.cases)} cases x {len(cfg.backends)} backends{kept}"
-                      f"{' (each in its own process)' if cfg.isolate else ''} -> {cfg.out_dir}")
+        header(where, kept + (" (each in its own process)" if cfg.isolate else ""))
         for line in resume.messages if resume else []:
             console.print(f"[yellow]{line}[/yellow]")
         if resume:

@@ -27,7 +27,7 @@ from fibench.measure.coldl2 import FACTOR, MIN_CALLS_PER_GRAPH, ColdL2Plan
 from fibench.suites.base import Case, Inputs, Outputs
 from fibench.sweep.results import Row, Status
 from fibench.sweep.loop import RunOne
-from fibench.sweep.runner import RunContext, _base_row, run_backend, support
+from fibench.sweep.runner import RunContext, failed_row, run_backend, support
 
 MAX_COLLECTIVES_PER_GRAPH = 1024
 """At most this many collective calls captured in one CUDA graph: a rotation plan that needs
@@ -96,7 +96,7 @@ def collective_run_one(group: GroupInfo, ceiling: CommCeiling | None, agreement:
         reasons = [step[2] for step in steps]
         if any(reasons):
             why = next(r for r in reasons if r)
-            row, rollup, kernels = Row(status=Status.UNSUPPORTED, reason=why, **_base_row(ctx, case, name)), [], []
+            row, rollup, kernels = failed_row(ctx, case, name, Status.UNSUPPORTED, why), [], []
         else:
             row, rollup, kernels = run_backend(ctx, case, inputs, name, ref, ref_reason, **parity)
         mine = RankResult(row.json_dict(), rollup, kernels, agreement.digests.pop(name, None))

@@ -51,9 +51,7 @@ def child_env() -> Iterator[dict[str, str]]:
     """Environment the ranks inherit, restored afterwards: fibench importable (its folder
     first on PYTHONPATH), NVLink multicast off (:data:`fibench.distributed.env.COMM_ENV`), and
     OMP_NUM_THREADS=1 unless set (as torchrun does for several processes)."""
-    root = str(Path(fibench.__file__).resolve().parents[1])
-    path = os.environ.get("PYTHONPATH", "")
-    changes = {**COMM_ENV, "PYTHONPATH": root + (os.pathsep + path if path else ""),
+    changes = {**COMM_ENV, "PYTHONPATH": fibench.pythonpath_first(os.environ.get("PYTHONPATH")),
                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     saved = {k: os.environ.get(k) for k in changes}
     os.environ.update(changes)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from fibench.errors import UsageError
+from fibench.sweep.parsing import MAX_SIZE
 
-MAX_VALUE = 1 << 24
+MAX_VALUE = MAX_SIZE
 """Largest integer an axis accepts (the same bound as ``--sizes``)."""
 
 

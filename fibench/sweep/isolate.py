@@ -195,8 +195,7 @@ def child_main(spec_path: Path, result_path: Path) -> None:
 def _child_env() -> dict[str, str]:
     """The parent's environment, with this fibench first on the import path."""
     env = dict(os.environ)
-    root = str(Path(fibench.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = fibench.pythonpath_first(env.get("PYTHONPATH"))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
