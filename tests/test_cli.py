@@ -181,3 +181,17 @@ def test_every_verified_audit_folder_exists():
     root = Path(__file__).resolve().parents[1]
     audits = tomllib.loads((root / "fibench" / "suites" / "verified.toml").read_text())["audit"]
     assert audits and all((root / a["folder"]).is_dir() for a in audits), [a["folder"] for a in audits]
+
+
+def test_audit_commands_start_without_torch():
+    """``run`` (every suite, and torch) is built only when asked for: ``fibench audit ...``
+    took 5 s to start when the root group imported it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from fibench.cli import app; "
+            "r = CliRunner().invoke(app, ['audit', '--help']); "
+            "print(r.exit_code, 'torch' in sys.modules, 'fibench.cli.run' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "False", "False"]
+    assert "run" in invoke("--help").output  # still listed

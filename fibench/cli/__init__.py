@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,17 +16,33 @@ from fibench.audit.cli import audit_app
 from fibench.cli.common import OneLineGroup, one_line_errors
 from fibench.cli.parity import parity
 from fibench.cli.compare import compare
-from fibench.cli.run import run_app
+
+
+class RootGroup(OneLineGroup):
+    """The root group; ``run`` (one command per suite: it imports every suite, and torch)
+    is built only when it is asked for, so ``fibench audit ...`` starts without torch."""
+
+    def list_commands(self, ctx: Any) -> list[str]:  # noqa: D102
+        return [n for n in super().list_commands(ctx) if n != "run"] + ["run"]  # last, as add_typer put it
+
+    def get_command(self, ctx: Any, name: str) -> Any:  # noqa: D102
+        if name == "run" and name not in self.commands:
+            from fibench.cli.run import run_app
+
+            group = typer.main.get_group(run_app)
+            group.name = name
+            self.add_command(group)
+        return super().get_command(ctx, name)
+
 
 app = typer.Typer(
-    cls=OneLineGroup,
+    cls=RootGroup,
     help="Benchmark FlashInfer kernels under CUDA graphs with cold L2 and audit their parity.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 app.add_typer(audit_app, name="audit")
-app.add_typer(run_app, name="run")
 app.command("parity")(parity)
 app.command("compare")(compare)
 
