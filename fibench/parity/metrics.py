@@ -189,7 +189,6 @@ def compare(candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch
     finite_pair = torch.isfinite(c64) & r_finite
     err_finite = err[finite_pair]
     within = err <= tol
-    ulp = torch.where(both_num, (c_bits - r_bits).abs(), torch.full_like(c_bits, -1))
     dist = ulp_stats(c_bits, r_bits, candidate_nan=c_nan, reference_nan=r_nan, reference_abs=r64.abs(), floor=floor)
 
     big_ref = r_finite & (r64.abs() >= atol) & both_num
@@ -217,7 +216,8 @@ def compare(candidate: Mapping[str, torch.Tensor], reference: Mapping[str, torch
         base, p = next((o, p) for o, p in reversed(offsets) if flat >= o)
         local = flat - base
         index = tuple(int(i) for i in torch.unravel_index(torch.tensor(local), p[1].shape))
-        worst.append(WorstElement(p[0], index, float(r64[flat]), float(c64[flat]), float(err[flat]), int(ulp[flat])))
+        ulp = int((c_bits[flat] - r_bits[flat]).abs()) if bool(both_num[flat]) else -1
+        worst.append(WorstElement(p[0], index, float(r64[flat]), float(c64[flat]), float(err[flat]), ulp))
 
     return ParityResult(
         verdict="pass" if ok else "fail",

@@ -48,7 +48,7 @@ def tensor_sha256(t: torch.Tensor) -> str:
     """SHA-256 (hex) of a tensor's bytes in row-major order (dtype and shape are recorded
     beside it, so equal hashes of different dtypes are never confused)."""
     flat = t.detach().contiguous().reshape(-1).cpu()
-    return hashlib.sha256(flat.view(torch.uint8).numpy().tobytes()).hexdigest()
+    return hashlib.sha256(flat.view(torch.uint8).numpy()).hexdigest()  # the array's buffer: no bytes copy
 
 
 def _dtype_name(t: torch.Tensor) -> str:

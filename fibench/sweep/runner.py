@@ -30,7 +30,7 @@ from fibench.trace.kernel_map import KernelMap
 from fibench.parity.determinism import graph_vs_eager
 from fibench.suites.needs import NeedsCheck, check_needs
 from fibench.parity.metrics import ParityResult, outputs_bitwise_equal
-from fibench.parity.pairwise import pair_row_fields
+from fibench.parity.pairwise import comparison_fields, pair_row_fields
 from fibench.suites.collective import CollectiveSuite
 from fibench.trace.profiling import KernelTrace, trace_calls
 from fibench.sweep.failures import out_of_memory, release
@@ -192,11 +192,8 @@ def _timing_fields(t: Timing, inputs: Inputs, ceilings: Ceilings | None) -> dict
 
 
 def _parity_fields(p: ParityResult) -> dict[str, Any]:
-    return dict(parity_verdict=p.verdict, parity_rule=p.rule, atol=p.atol, rtol=p.rtol,
-                bitwise_equal_frac=p.bitwise_equal_frac, max_ulp=p.max_ulp, max_abs_err=p.max_abs_err,
-                mean_abs_err=p.mean_abs_err, max_rel_err=p.max_rel_err, cosine=p.cosine,
-                within_tol_frac=p.within_tol_frac, max_err_over_tol=p.max_err_over_tol,
-                nan_count=p.nan_count, inf_count=p.inf_count, **(p.ulp.fields() if p.ulp else {}))
+    fields = comparison_fields(p)
+    return dict(parity_verdict=fields.pop("verdict"), parity_rule=p.rule, atol=p.atol, rtol=p.rtol, **fields)
 
 
 def _kernel_records(case: Case, backend: str, trace: KernelTrace, kmap: KernelMap) -> list[dict[str, Any]]:
