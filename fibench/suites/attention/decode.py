@@ -15,7 +15,7 @@ from typing import ClassVar
 from fibench.suites.attention import axes as ax
 from fibench.suites.attention.decode_backends import (CudnnDecode, FlashInferDecode, FlashInferDecodeFA3,
                                                       FlashInferDecodeTC, TrtllmXqaDecode)
-from fibench.suites.attention.inputs import Shape, lengths
+from fibench.suites.attention.inputs import lengths
 from fibench.suites.attention.suite import PAGED_AXES, PagedAttentionSuite
 from fibench.suites.attention.torch_backends import TorchAttention, TorchSdpa
 from fibench.suites.base import Backend, Case
@@ -37,9 +37,6 @@ class DecodeSuite(PagedAttentionSuite):
     backends: ClassVar[dict[str, type[Backend]]] = BACKENDS
     default_reference: ClassVar[str] = "torch"
     default_model: ClassVar[str] = "llama-3-8b"
-
-    def shape(self, case: Case) -> Shape:
-        return Shape.of(case, causal=False)
 
     def request_lengths(self, case: Case) -> tuple[list[int], list[int]]:
         kv = lengths(case, case.size, case.params["kv_len"])

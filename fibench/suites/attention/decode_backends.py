@@ -43,10 +43,6 @@ def fa3_reason(case: Case) -> str | None:
     return sm_arch_reason("FA3", *FA3_ARCH)
 
 
-def _decode_shape(case: Case) -> Shape:
-    return Shape.of(case, causal=False)
-
-
 class FlashInferDecode(Backend):
     """``BatchDecodeWithPagedKVCacheWrapper`` (plan once, run per call, LSE returned).
 
@@ -77,7 +73,7 @@ class FlashInferDecode(Backend):
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         import flashinfer
 
-        shape, dtype, t = _decode_shape(case), case.torch_dtype, inputs.tensors
+        shape, dtype, t = Shape.of(case), case.torch_dtype, inputs.tensors
         host = HostTable.of(inputs)
         ws = workspace(t["q"].device)
         common = dict(q_data_type=dtype, kv_data_type=dtype)
@@ -148,7 +144,7 @@ class TrtllmXqaDecode(Backend):
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         from flashinfer.decode import trtllm_batch_decode_with_kv_cache
 
-        shape, t = _decode_shape(case), inputs.tensors
+        shape, t = Shape.of(case), inputs.tensors
         ws = workspace(t["q"].device)
         max_len = max(inputs.info["kv_lens"])
         names = ["q", "k_cache", "v_cache", "block_tables", "kv_lens"] + (["sinks"] if shape.sinks else [])
@@ -188,7 +184,7 @@ class CudnnDecode(Backend):
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         from flashinfer.decode import cudnn_batch_decode_with_kv_cache
 
-        shape, t = _decode_shape(case), inputs.tensors
+        shape, t = Shape.of(case), inputs.tensors
         ws = workspace(t["q"].device)
         batch, max_len = len(inputs.info["kv_lens"]), max(inputs.info["kv_lens"])
 

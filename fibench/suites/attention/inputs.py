@@ -45,12 +45,12 @@ class Shape:
     sinks: bool
 
     @classmethod
-    def of(cls, case: Case, *, causal: bool) -> "Shape":
-        """Shape from a case's parameters (decode passes causal=False: one query per request
-        sees every key either way)."""
+    def of(cls, case: Case) -> "Shape":
+        """Shape from a case's parameters; causal only where the case has a true ``causal``
+        (prefill's axis; decode has none: one query per request sees every key either way)."""
         p = case.params
         return cls(p["q_heads"], p["kv_heads"], p["head_dim"], p["page_size"], p.get("kv_layout", "HND"),
-                   causal, p.get("window", 0), bool(p.get("sinks", False)))
+                   bool(p.get("causal", False)), p.get("window", 0), bool(p.get("sinks", False)))
 
     @property
     def group(self) -> int:

@@ -25,10 +25,6 @@ from fibench.suites.base import Backend, Case, Inputs, Launch, Needs, Outputs
 from fibench.sweep.axes import Axis
 
 
-def _prefill_shape(case: Case) -> Shape:
-    return Shape.of(case, causal=bool(case.params["causal"]))
-
-
 class FlashInferPrefill(Backend):
     """``BatchPrefillWithPagedKVCacheWrapper`` (FA2): plan once, run per call, LSE returned.
     With ``--sinks``: ``BatchAttentionWithAttentionSinkWrapper`` (its AttentionSink variant;
@@ -42,7 +38,7 @@ class FlashInferPrefill(Backend):
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         import flashinfer
 
-        shape, dtype, t = _prefill_shape(case), case.torch_dtype, inputs.tensors
+        shape, dtype, t = Shape.of(case), case.torch_dtype, inputs.tensors
         host = HostTable.of(inputs)
         ws = workspace(t["q"].device)
         if shape.sinks:
@@ -94,7 +90,7 @@ class CudnnPrefill(Backend):
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
         from flashinfer.prefill import cudnn_batch_prefill_with_kv_cache
 
-        shape, t = _prefill_shape(case), inputs.tensors
+        shape, t = Shape.of(case), inputs.tensors
         ws = workspace(t["q"].device)
         qo_lens, kv_lens = inputs.info["qo_lens"], inputs.info["kv_lens"]
         batch = len(kv_lens)
@@ -134,9 +130,6 @@ class PrefillSuite(PagedAttentionSuite):
     backends: ClassVar[dict[str, type[Backend]]] = BACKENDS
     default_reference: ClassVar[str] = "torch"
     default_model: ClassVar[str] = "llama-3-8b"
-
-    def shape(self, case: Case) -> Shape:
-        return _prefill_shape(case)
 
     def request_lengths(self, case: Case) -> tuple[list[int], list[int]]:
         n = lengths(case, case.params["batch"], case.size)

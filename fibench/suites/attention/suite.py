@@ -57,8 +57,8 @@ PAGED_AXES: tuple[Axis, ...] = (ax.PAGE_SIZE, ax.KV_DIST, ax.KV_LAYOUT, ax.Q_HEA
 class PagedAttentionSuite(AttentionSuite):
     """Paged GQA attention (decode and prefill): shared checks and input generation.
 
-    Subclasses say how a case maps to request lengths (:meth:`request_lengths`) and whether
-    the mask is causal (:meth:`shape`).
+    Subclasses say how a case maps to request lengths (:meth:`request_lengths`); the mask is
+    causal where the case's ``causal`` parameter is (:meth:`Shape.of`).
     """
 
     def check_preset(self, preset: Any) -> None:
@@ -76,10 +76,6 @@ class PagedAttentionSuite(AttentionSuite):
             raise UsageError(f"--q-heads {params['q_heads']} is not a multiple of --kv-heads {params['kv_heads']} "
                              "(GQA shares each KV head among a whole group of query heads)")
 
-    def shape(self, case: Case) -> Shape:
-        """The attention shape of ``case``."""
-        raise NotImplementedError
-
     def request_lengths(self, case: Case) -> tuple[list[int], list[int]]:
         """(query tokens, KV tokens) per request."""
         raise NotImplementedError
@@ -87,7 +83,7 @@ class PagedAttentionSuite(AttentionSuite):
     def make_inputs(self, case: Case, device: torch.device) -> Inputs:
         """Paged inputs (see :func:`fibench.suites.attention.inputs.paged_inputs`) and the
         FLOP/byte model of the drawn lengths."""
-        shape = self.shape(case)
+        shape = Shape.of(case)
         qo_lens, kv_lens = self.request_lengths(case)
         tensors, info = paged_inputs(case, device, shape, qo_lens, kv_lens)
         elem = torch.empty((), dtype=case.torch_dtype).element_size()

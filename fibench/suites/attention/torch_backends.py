@@ -27,10 +27,6 @@ from fibench.suites.base import Backend, Case, Inputs, Launch, Outputs
 from fibench.trace.markers import op_range
 
 
-def _shape(case: Case) -> Shape:
-    return Shape.of(case, causal=bool(case.params.get("causal", False)))
-
-
 class TorchAttention(Backend):
     """Reference: fp32 attention per request over its gathered pages, one final rounding of
     the output; the LSE (base 2) stays fp32."""
@@ -39,7 +35,7 @@ class TorchAttention(Backend):
     description: ClassVar[str] = "reference: pages gathered per request, fp32 softmax attention"
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
-        shape, dtype = _shape(case), case.torch_dtype
+        shape, dtype = Shape.of(case), case.torch_dtype
         qo_lens, kv_lens = inputs.info["qo_lens"], inputs.info["kv_lens"]
         starts = [0]
         for n in qo_lens:
@@ -76,7 +72,7 @@ class TorchSdpa(Backend):
         return super().unsupported_reason(case)
 
     def prepare(self, case: Case, inputs: Inputs) -> Launch:
-        shape, dtype = _shape(case), case.torch_dtype
+        shape, dtype = Shape.of(case), case.torch_dtype
         qo_lens, kv_lens = inputs.info["qo_lens"], inputs.info["kv_lens"]
         batch, lq, lk = len(kv_lens), max(qo_lens), max(kv_lens)
         dev = inputs.tensors["q"].device
