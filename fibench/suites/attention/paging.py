@@ -91,19 +91,9 @@ class PageTable:
     block_tables: torch.Tensor
 
     @property
-    def batch(self) -> int:
-        """Number of requests."""
-        return len(self.kv_lens)
-
-    @property
     def num_pages(self) -> int:
         """Pages in the cache (all of them used)."""
         return int(self.indices.numel())
-
-    @property
-    def max_pages(self) -> int:
-        """Pages of the longest request (block-table width)."""
-        return int(self.block_tables.shape[1])
 
     def pages_of(self, b: int) -> torch.Tensor:
         """[n_pages] int32 physical pages of request ``b``, in token order."""

@@ -37,15 +37,12 @@ class HostTable:
 
     Attributes:
         qo_indptr, kv_indptr: [B+1]; kv_last_page_len, kv_lens: [B].
-        max_qo_len, max_kv_len: longest request (tokens).
     """
 
     qo_indptr: torch.Tensor
     kv_indptr: torch.Tensor
     kv_last_page_len: torch.Tensor
     kv_lens: torch.Tensor
-    max_qo_len: int
-    max_kv_len: int
 
     @classmethod
     def of(cls, inputs: Inputs) -> "HostTable":
@@ -55,10 +52,9 @@ class HostTable:
         def host(name: str) -> torch.Tensor:
             return t[name].to("cpu", dtype=torch.int32)
 
-        qo_lens = inputs.info.get("qo_lens") or [1] * len(inputs.info["kv_lens"])
         return cls(host("qo_indptr"), host("kv_indptr"),
                    host("kv_last_page_len") if "kv_last_page_len" in t else torch.empty(0, dtype=torch.int32),
-                   host("kv_lens"), max(qo_lens), max(inputs.info["kv_lens"]))
+                   host("kv_lens"))
 
 
 def timed_plan(plan: Callable[[], None], device: torch.device, repeats: int = PLAN_REPEATS) -> tuple[float, float]:

@@ -93,20 +93,20 @@ class CudnnPrefill(Backend):
         shape, t = Shape.of(case), inputs.tensors
         ws = workspace(t["q"].device)
         qo_lens, kv_lens = inputs.info["qo_lens"], inputs.info["kv_lens"]
-        batch = len(kv_lens)
+        batch, max_q, max_kv = len(kv_lens), max(qo_lens), max(kv_lens)
         offsets = (t["qo_indptr"].long() * shape.q_heads * shape.head_dim).to(torch.int32)  # element offsets
         reads = {k: t[k] for k in ("q", "k_cache", "v_cache", "block_tables", "kv_lens")}
         reads.update(q_lens=t["qo_indptr"][1:] - t["qo_indptr"][:-1], q_offsets=offsets)
 
         def bind(r: Mapping[str, torch.Tensor]):
             out = torch.empty_like(r["q"])
+            q_lens, kv_lens_4d = r["q_lens"].view(batch, 1, 1, 1), r["kv_lens"].view(batch, 1, 1, 1)
 
             def call() -> Outputs:
                 cudnn_batch_prefill_with_kv_cache(
                     r["q"], r["k_cache"], r["v_cache"], shape.head_dim ** -0.5, ws,
-                    max_token_per_sequence=max(qo_lens), max_sequence_kv=max(kv_lens),
-                    actual_seq_lens_q=r["q_lens"].view(batch, 1, 1, 1),
-                    actual_seq_lens_kv=r["kv_lens"].view(batch, 1, 1, 1),
+                    max_token_per_sequence=max_q, max_sequence_kv=max_kv,
+                    actual_seq_lens_q=q_lens, actual_seq_lens_kv=kv_lens_4d,
                     block_tables=r["block_tables"], causal=shape.causal, return_lse=False,
                     batch_offsets_q=r["q_offsets"], batch_offsets_o=r["q_offsets"], out=out)
                 return {"out": out}
