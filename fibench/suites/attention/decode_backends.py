@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Mapping
 import torch
 
 from fibench.suites.attention.inputs import Shape
-from fibench.suites.attention.planning import (HostTable, planned_launch, sink_wrapper, sm_arch_reason, workspace,
-                                                wrapper_run)
+from fibench.suites.attention.planning import (HostTable, paged_wrapper_launch, prefill_plan, sink_wrapper,
+                                                sm_arch_reason, workspace)
 from fibench.suites.base import Backend, Case, Inputs, Launch, Needs, Outputs
 
 FA3_ARCH = ((9,), "FlashInfer's FA3 kernels are sm_90a code: flashinfer/utils.py is_sm90a_supported")
@@ -76,15 +76,10 @@ class FlashInferDecode(Backend):
         shape, dtype, t = Shape.of(case), case.torch_dtype, inputs.tensors
         host = HostTable.of(inputs)
         ws = workspace(t["q"].device)
-        common = dict(q_data_type=dtype, kv_data_type=dtype)
         if shape.sinks:
             wrapper: Any = sink_wrapper(ws, shape.layout, self.fi_backend, shape.head_dim, shape.window_left, dtype)
             detail = f"BatchAttentionWithAttentionSinkWrapper(backend={self.fi_backend}), one query per request"
-
-            def plan() -> None:
-                wrapper.plan(host.qo_indptr, host.kv_indptr, t["kv_indices"], host.kv_last_page_len, shape.q_heads,
-                             shape.kv_heads, shape.head_dim, shape.page_size, causal=False,
-                             window_left=shape.window_left, **common)
+            plan = prefill_plan(wrapper, host, t, shape, dtype)  # decode shapes are not causal
         else:
             wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(
                 ws, shape.layout, use_tensor_cores=self.tensor_cores, backend=self.fi_backend)
@@ -93,11 +88,10 @@ class FlashInferDecode(Backend):
 
             def plan() -> None:
                 wrapper.plan(host.kv_indptr, t["kv_indices"], host.kv_last_page_len, shape.q_heads, shape.kv_heads,
-                             shape.head_dim, shape.page_size, window_left=shape.window_left, **common)
+                             shape.head_dim, shape.page_size, window_left=shape.window_left, q_data_type=dtype,
+                             kv_data_type=dtype)
 
-        names = ["q", "k_cache", "v_cache"] + (["sinks"] if shape.sinks else [])
-        return planned_launch(wrapper_run(wrapper, shape.head_dim ** -0.5, sinks=shape.sinks), plan,
-                              {k: t[k] for k in names}, like="q", detail=f"{detail}, {shape.layout} cache")
+        return paged_wrapper_launch(wrapper, plan, t, shape, detail=f"{detail}, {shape.layout} cache")
 
 
 class FlashInferDecodeTC(FlashInferDecode):

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from fibench.suites.attention.inputs import Shape
 from fibench.suites.base import Inputs, Launch, Outputs
 
 WORKSPACE_BYTES = 128 * 1024 * 1024
@@ -113,14 +114,31 @@ def sink_wrapper(ws: torch.Tensor, layout: str, backend: str, head_dim: int, win
         head_dim_vo=head_dim, window_left=window_left)
 
 
-def wrapper_run(wrapper: Any, sm_scale: float, *, sinks: bool
-                ) -> Callable[[Mapping[str, torch.Tensor], torch.Tensor, torch.Tensor], None]:
-    """The per-call ``wrapper.run`` of FlashInfer's paged decode/prefill wrappers (the sink
-    wrapper takes the sink logits and the softmax scale as extra positional arguments)."""
+def paged_wrapper_launch(wrapper: Any, plan: Callable[[], None], t: Mapping[str, torch.Tensor], shape: Shape, *,
+                         detail: str) -> Launch:
+    """:func:`planned_launch` of FlashInfer's paged decode/prefill wrappers: reads q, the K/V
+    caches (and the sink logits with ``shape.sinks``), calls ``wrapper.run`` with softmax
+    scale 1/sqrt(head_dim) (the sink wrapper takes the sink logits and the scale as extra
+    positional arguments)."""
+    sm_scale = shape.head_dim ** -0.5
+
     def run(r: Mapping[str, torch.Tensor], out: torch.Tensor, lse: torch.Tensor) -> None:
-        extra = (r["sinks"], sm_scale) if sinks else ()
+        extra = (r["sinks"], sm_scale) if shape.sinks else ()
         wrapper.run(r["q"], (r["k_cache"], r["v_cache"]), *extra, out=out, lse=lse, return_lse=True)
-    return run
+
+    names = ["q", "k_cache", "v_cache"] + (["sinks"] if shape.sinks else [])
+    return planned_launch(run, plan, {k: t[k] for k in names}, like="q", detail=detail)
+
+
+def prefill_plan(wrapper: Any, host: HostTable, t: Mapping[str, torch.Tensor], shape: Shape,
+                 dtype: torch.dtype) -> Callable[[], None]:
+    """The ``plan()`` of a batch-prefill-style wrapper (plain or sink) over ``host``'s page
+    table, with the shape's mask (causal, window) and ``dtype`` for q and KV."""
+    def plan() -> None:
+        wrapper.plan(host.qo_indptr, host.kv_indptr, t["kv_indices"], host.kv_last_page_len, shape.q_heads,
+                     shape.kv_heads, shape.head_dim, shape.page_size, causal=shape.causal,
+                     window_left=shape.window_left, q_data_type=dtype, kv_data_type=dtype)
+    return plan
 
 
 def compute_capability_major() -> int | None:

@@ -18,7 +18,7 @@ import torch
 from fibench.suites.attention import axes as ax
 from fibench.suites.attention.decode_backends import cudnn_reason, fa3_reason
 from fibench.suites.attention.inputs import Shape, lengths
-from fibench.suites.attention.planning import HostTable, planned_launch, sink_wrapper, workspace, wrapper_run
+from fibench.suites.attention.planning import HostTable, paged_wrapper_launch, prefill_plan, sink_wrapper, workspace
 from fibench.suites.attention.suite import PAGED_AXES, PagedAttentionSuite
 from fibench.suites.attention.torch_backends import TorchAttention, TorchSdpa
 from fibench.suites.base import Backend, Case, Inputs, Launch, Needs, Outputs
@@ -48,15 +48,8 @@ class FlashInferPrefill(Backend):
             wrapper = flashinfer.BatchPrefillWithPagedKVCacheWrapper(ws, shape.layout, backend=self.fi_backend)
             detail = f"BatchPrefillWithPagedKVCacheWrapper(backend={self.fi_backend})"
 
-        def plan() -> None:
-            wrapper.plan(host.qo_indptr, host.kv_indptr, t["kv_indices"], host.kv_last_page_len, shape.q_heads,
-                         shape.kv_heads, shape.head_dim, shape.page_size, causal=shape.causal,
-                         window_left=shape.window_left, q_data_type=dtype, kv_data_type=dtype)
-
-        names = ["q", "k_cache", "v_cache"] + (["sinks"] if shape.sinks else [])
-        return planned_launch(wrapper_run(wrapper, shape.head_dim ** -0.5, sinks=shape.sinks), plan,
-                              {k: t[k] for k in names}, like="q",
-                              detail=f"{detail}, {shape.layout} cache, causal={shape.causal}")
+        return paged_wrapper_launch(wrapper, prefill_plan(wrapper, host, t, shape, dtype), t, shape,
+                                    detail=f"{detail}, {shape.layout} cache, causal={shape.causal}")
 
 
 class FlashInferPrefillFA3(FlashInferPrefill):
