@@ -319,3 +319,17 @@ def test_guards_joined_with_and_keep_their_own_or(tmp_path):
     )
     guards = [s.guard for s in scan_tree(tmp_path).sites]
     assert guards == ["(a == 1 or b == 2) and backend == 'cutlass'", "not (a == 1 or b == 2)"]
+
+
+def test_else_guard_of_an_and_whose_first_part_is_parenthesised_negates_the_whole_test(tmp_path):
+    (tmp_path / "test_and.py").write_text(
+        "import pytest\n"
+        "\n"
+        "def test_x(a, b, fast):\n"
+        "    if (a or b) and fast:\n"
+        "        pass\n"
+        "    else:\n"
+        "        pytest.skip('slow')\n"
+    )
+    (site,) = scan_tree(tmp_path).sites
+    assert site.guard == "not ((a or b) and fast)"  # not "not (a or b) and fast"

@@ -33,12 +33,24 @@ _IDENTIFIER = re.compile(r"(?<![\w.'\"])([A-Za-z_]\w*)")
 _IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
 
 
+def _needs_parens(test: ast.expr) -> bool:
+    """Whether joining ``test`` to other guards with ``and`` would change its meaning
+    (``a or b``, ``x if c else y``)."""
+    return isinstance(test, (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr)) and not (
+        isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And))
+
+
 def guard_text(test: ast.expr) -> str:
-    """An ``if`` test as one line, in parentheses when joining it to other guards with
-    ``and`` would change its meaning (``a or b``, ``x if c else y``)."""
+    """An ``if`` test as one line, in parentheses when :func:`_needs_parens`."""
     text = " ".join(ast.unparse(test).split())
-    return f"({text})" if isinstance(test, (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr)) and not (
-        isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And)) else text
+    return f"({text})" if _needs_parens(test) else text
+
+
+def negated_guard(test: ast.expr) -> str:
+    """The guard of an ``if``'s ``else`` branch: ``not`` of :func:`guard_text`, which is
+    parenthesised already or gets parentheses here (``not (a or b)``, ``not ((a or b) and c)``)."""
+    text = guard_text(test)
+    return f"not {text}" if _needs_parens(test) else f"not ({text})"
 
 
 def _text(node: ast.AST) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from fibench.audit.skips import marks
-from fibench.audit.skips.conditions import Definitions, bindings, guard_text, join_defs
+from fibench.audit.skips.conditions import Definitions, bindings, guard_text, join_defs, negated_guard
 from fibench.audit.skips.names import local_strings
 from fibench.audit.skips.reasons import const_value
 from fibench.audit.skips.site import Site
@@ -86,8 +86,7 @@ def _collect_returns(
         elif isinstance(stmt, ast.If):
             test = guard_text(stmt.test)
             _collect_returns(stmt.body, guards + [test], qual, found)
-            _collect_returns(stmt.orelse, guards + [f"not {test}" if test.startswith("(") else f"not ({test})"],
-                             qual, found)
+            _collect_returns(stmt.orelse, guards + [negated_guard(stmt.test)], qual, found)
         elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
             inner = list(stmt.body) + list(getattr(stmt, "orelse", [])) + list(getattr(stmt, "finalbody", []))
             inner += [s for handler in getattr(stmt, "handlers", []) for s in handler.body]

@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Mapping
 
 from fibench.audit.skips import marks
 from fibench.audit.skips.aliases import AliasDefinition, Deferred, PendingUse
-from fibench.audit.skips.conditions import Definitions, Scopes, guard_text
+from fibench.audit.skips.conditions import Definitions, Scopes, guard_text, negated_guard
 from fibench.audit.skips.factories import Factory, call_source, factory_fields, factory_names, returned_marks
 from fibench.audit.skips.modules import join_module
 from fibench.audit.skips.names import FunctionStrings, ModuleNames, is_text
@@ -278,7 +278,7 @@ class ModuleWalker:
         guards = self.where.guards
         with self._at(guards=guards + (test,)):
             self._visit_all(node.body if isinstance(node.body, list) else [node.body])
-        with self._at(guards=guards + (f"not {test}" if test.startswith("(") else f"not ({test})",)):
+        with self._at(guards=guards + (negated_guard(node.test),)):
             self._visit_all(node.orelse if isinstance(node.orelse, list) else [node.orelse])
 
     def _try(self, node: ast.Try) -> None:
