@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from fibench.audit.skips import marks
-from fibench.audit.skips.conditions import Definitions, bindings, guard_text, join_defs, negated_guard
+from fibench.audit.skips.conditions import Scopes, guard_text, join_defs, negated_guard
 from fibench.audit.skips.names import local_strings
 from fibench.audit.skips.reasons import const_value
 from fibench.audit.skips.site import Site
@@ -52,7 +52,7 @@ class Factory:
     func: ast.FunctionDef | ast.AsyncFunctionDef
     returns: tuple[Returned, ...]  # in source order
     consts: Mapping[str, str]  # the defining module's string constants
-    definitions: Definitions | None = None  # the defining module's names, to explain conditions
+    scopes: Scopes | None = None  # the defining module's names and its functions' locals, to explain conditions
 
 
 def factory_names(text: str) -> list[str]:
@@ -119,11 +119,8 @@ def factory_fields(factory: Factory, call: ast.Call | None, use_consts: Mapping[
         fields = marks.mark_call(returned.kind, returned.call, consts)
         condition = " and ".join(part for part in (returned.guard, fields.condition) if part)
         options.append(replace(fields, condition=condition, unconditional=fields.unconditional and not returned.guard))
-    if factory.definitions is not None:
-        local = bindings(factory.func.body)
-        args = factory.func.args
-        params = frozenset(a.arg for a in args.posonlyargs + args.args + args.kwonlyargs)
-        options = [replace(o, condition_defs=factory.definitions.explain(o.condition, local, params)) for o in options]
+    if factory.scopes is not None:
+        options = [replace(o, condition_defs=factory.scopes.explain(o.condition, [factory.func])) for o in options]
     if len(options) == 1:
         return options[0]
     kinds = {o.kind for o in options}

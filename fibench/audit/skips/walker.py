@@ -91,7 +91,6 @@ class ModuleWalker:
         self.where = _Where()
         self.scope: list[str] = []
         self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # enclosing functions, outermost first
-        self.defs: Definitions | None = None
         self.scopes: Scopes | None = None
         self.out = ModuleSites(rel)
         self._dispatch = {
@@ -117,15 +116,14 @@ class ModuleWalker:
     def walk(self) -> ModuleSites:
         """Collect module-level names first, then walk the whole module."""
         self.ns.collect(self.tree.body)
-        self.defs = Definitions(self.tree.body)
-        self.scopes = Scopes(self.defs)
+        self.scopes = Scopes(Definitions(self.tree.body))
         for name, call in self.ns.mark_aliases.items():
             self._define(name, marks.mark_call(marks.MARK_KINDS[self.ns.qual(call.func)], call, self.ns.consts), call.lineno)
         maybe = None if self.text is None else set(factory_names(self.text))
         for func in self.ns.functions:
             returns = returned_marks(func, self.ns.qual) if maybe is None or func.name in maybe else []
             if returns:
-                self.factories[func.name] = Factory(self.rel, func.name, func, tuple(returns), self.ns.consts, self.defs)
+                self.factories[func.name] = Factory(self.rel, func.name, func, tuple(returns), self.ns.consts, self.scopes)
                 self.ns.alias_nodes.update(id(r.call) for r in returns)  # its calls are the sites
         self.out.factories = list(self.factories.values())
         self._bound_aliases()
