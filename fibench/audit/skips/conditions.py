@@ -132,7 +132,8 @@ class Definitions:
 
     def __init__(self, body: list[ast.stmt]):
         self.values = bindings(body)
-        self._functions = {s.name: s for s in _module_functions(body)}
+        self._functions = {s.name: s for s in module_statements(body)
+                           if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
         self._summaries: dict[str, str] = {}
 
     def function(self, name: str) -> str | None:
@@ -204,14 +205,18 @@ class Scopes:
         return self.definitions.explain(text, local, frozenset(params))
 
 
-def _module_functions(body: list[ast.stmt]) -> Iterable[ast.FunctionDef | ast.AsyncFunctionDef]:
+def module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements of a module ``body`` with the bodies of its module-level ``if`` and
+    ``try`` (branches and handlers, not ``finally``) flattened in, in source order."""
+    out: list[ast.stmt] = []
     for stmt in body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield stmt
-        elif isinstance(stmt, ast.If):
-            yield from _module_functions(stmt.body + stmt.orelse)
+        if isinstance(stmt, ast.If):
+            out += module_statements(stmt.body + stmt.orelse)
         elif isinstance(stmt, ast.Try):
-            yield from _module_functions(stmt.body + stmt.orelse + [s for h in stmt.handlers for s in h.body])
+            out += module_statements(stmt.body + stmt.orelse + [s for h in stmt.handlers for s in h.body])
+        else:
+            out.append(stmt)
+    return out
 
 
 def join_defs(*parts: str) -> str:

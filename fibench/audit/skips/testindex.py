@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
+from fibench.audit.skips.conditions import module_statements
 from fibench.audit.skips.names import ModuleNames
 
 # References are read from the source text with string literals and comments blanked
@@ -127,24 +128,12 @@ def build_index(rel: str, tree: ast.Module, text: str) -> ModuleIndex:
     for stmt in tree.body:
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
             builder.module_value(stmt)
-    for stmt in _module_statements(tree.body):
+    for stmt in module_statements(tree.body):
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             builder.function(stmt, cls=None)
         elif isinstance(stmt, ast.ClassDef):
             builder.cls(stmt, outer="", collected=index.is_test_module)
     return index
-
-
-def _module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
-    out: list[ast.stmt] = []
-    for stmt in body:
-        if isinstance(stmt, ast.If):
-            out += _module_statements(stmt.body + stmt.orelse)
-        elif isinstance(stmt, ast.Try):
-            out += _module_statements(stmt.body + stmt.orelse + [s for h in stmt.handlers for s in h.body])
-        else:
-            out.append(stmt)
-    return out
 
 
 class _Builder:
