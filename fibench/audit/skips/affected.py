@@ -227,6 +227,10 @@ class SuiteGraph:
     def _module_tests(self, rel: str) -> list[str]:
         return [node_id(rel, t.qualname) for t in self.modules[rel].tests()] if rel in self.modules else []
 
+    def _class_tests(self, rel: str, cls: str) -> list[str]:
+        """Node ids of the tests of class ``cls`` (dotted qualname) in module ``rel``."""
+        return [node_id(rel, t.qualname) for t in self.modules[rel].tests() if t.qualname.startswith(cls + ".")]
+
     def _directory_tests(self, rel: str) -> list[str]:
         base = PurePosixPath(rel).parent.parts
         if base not in self._directories:
@@ -267,8 +271,7 @@ class SuiteGraph:
             return self._module_reach(site, module)
         owner = self._owner(module, site.function)
         if owner in module.classes:
-            return Reach(self._whole(t for t in self._module_tests(rel) if t.split("::", 1)[1].replace("::", ".")
-                                     .startswith(owner + ".")), "class")
+            return Reach(self._whole(self._class_tests(rel, owner)), "class")
         if owner not in module.functions:
             return Reach((), "not indexed")
         info = module.functions[owner]
@@ -286,8 +289,7 @@ class SuiteGraph:
             return self._hook_reach(site, module)
         name = owner.rsplit(".", 1)[-1]
         if info.cls and name in SETUP_CLASS:
-            return Reach(self._whole(t for t in self._module_tests(rel)
-                                     if t.split("::", 1)[1].replace("::", ".").startswith(info.cls + ".")), "class")
+            return Reach(self._whole(self._class_tests(rel, info.cls)), "class")
         if not info.cls and name in SETUP_MODULE:
             return Reach(self._whole(self._module_tests(rel)), "module")
         return Reach(self._whole(users), "callers")
