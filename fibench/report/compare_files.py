@@ -11,7 +11,7 @@ import pandas as pd
 from rich.table import Table
 
 from fibench.report.compare import VERDICTS, Comparison, RowComparison
-from fibench.report.formatting import fmt_num, fmt_us
+from fibench.report.formatting import fmt_us
 from fibench.report.tables import md_table
 
 CSV_NAME, MD_NAME, PNG_NAME = "compare.csv", "compare.md", "compare_ratios.png"
@@ -97,4 +97,4 @@ def compare_table(cmp: Comparison) -> Table:
     return table
 
 
-__all__ = ["compare_table", "render_markdown", "summary_line", "write_compare", "fmt_num"]
+__all__ = ["compare_table", "render_markdown", "summary_line", "write_compare"]

@@ -6,6 +6,7 @@ the loaded run folder only.
 from __future__ import annotations
 
 from fibench.report.formatting import fmt_num, fmt_us
+from fibench.report.tables import md_table
 from fibench.sweep.results import Row
 from fibench.sweep.sinks import LoadedRun
 
@@ -41,10 +42,10 @@ def collective_section(rows: list[Row]) -> list[str]:
         return []
     out = [f"## Across ranks ({merged[0].world_size} ranks)", "",
            "Slowest rank's median; algbw = buffer bytes / time, busbw = algbw x 2(n-1)/n (GB/s, nccl-tests); "
-           "`ranks equal`: every rank's outputs bit-identical.", "",
-           "| op | size | backend | median | spread | algbw GB/s | busbw GB/s | busbw SOL % | ranks equal |",
-           "|---|---|---|---|---|---|---|---|---|"]
-    out += [f"| {r.op} | {r.size} | {r.backend} | {fmt_us(r.median_us)} | {fmt_us(r.rank_spread_us)} | "
-            f"{fmt_num(r.algbw_gbps)} | {fmt_num(r.busbw_gbps)} | {fmt_num(r.busbw_sol_pct)} | "
-            f"{fmt_num(r.ranks_bitwise_equal)} |" for r in merged]
+           "`ranks equal`: every rank's outputs bit-identical.", ""]
+    out += md_table(["op", "size", "backend", "median", "spread", "algbw GB/s", "busbw GB/s", "busbw SOL %",
+                     "ranks equal"],
+                    [[r.op, str(r.size), r.backend, fmt_us(r.median_us), fmt_us(r.rank_spread_us),
+                      fmt_num(r.algbw_gbps), fmt_num(r.busbw_gbps), fmt_num(r.busbw_sol_pct),
+                      fmt_num(r.ranks_bitwise_equal)] for r in merged])
     return out + [""]

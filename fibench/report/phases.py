@@ -64,12 +64,14 @@ def single_table(rows: list[Row], size_name: str = "size") -> list[str]:
 def phase_tables(rows: list[Row], baseline: str, size_name: str = "size") -> list[str]:
     """Markdown: one side-by-side table per backend pair (a single-backend table when only
     one backend was traced)."""
-    if not phase_pairs(rows, baseline):
+    pairs = phase_pairs(rows, baseline)
+    if not pairs:
         return single_table(rows, size_name)
     out: list[str] = []
-    for a_name, b_name in phase_pairs(rows, baseline):
-        by = {(r.case_id, r.backend): r for r in rows if r.extra.get("phases_us")}
-        cases = [c for c in dict.fromkeys(r.case_id for r in rows) if (c, a_name) in by and (c, b_name) in by]
+    by = {(r.case_id, r.backend): r for r in rows if r.extra.get("phases_us")}
+    order = list(dict.fromkeys(r.case_id for r in rows))
+    for a_name, b_name in pairs:
+        cases = [c for c in order if (c, a_name) in by and (c, b_name) in by]
         if not cases:
             continue
         cols = CaseColumns([by[(c, a_name)] for c in cases], size_name)
